@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Fixed-size error objects (see error.h).  Must stay async-signal-tolerant in
+ * spirit: no heap, usable in a forked child before exec.
+ */
+#include <config.h>
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <errno.h>
+#include <string.h>
+
+#include "fusefs/error.h"
+
+int fl_error_set(struct fl_error *err, int errnum, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (errnum <= 0)
+		errnum = EIO;
+	if (err) {
+		err->errnum = errnum;
+		va_start(ap, fmt);
+		vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+		va_end(ap);
+	}
+	return -errnum;
+}
+
+int fl_error_prefix(struct fl_error *err, const char *fmt, ...)
+{
+	char prefix[FL_ERROR_MSG_MAX];
+	char old[FL_ERROR_MSG_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(prefix, sizeof(prefix), fmt, ap);
+	va_end(ap);
+	memcpy(old, err->msg, sizeof(old));
+	snprintf(err->msg, sizeof(err->msg), "%s: %s", prefix, old);
+	return -err->errnum;
+}
+
+void fl_error_clear(struct fl_error *err)
+{
+	err->errnum = 0;
+	err->msg[0] = '\0';
+}

@@ -1,0 +1,283 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Directory layout of a run (see layout.h).  Every directory is opened
+ * O_PATH|O_NOFOLLOW and checked for ownership before anything is mounted on
+ * it; mounts go onto those descriptors, never onto a path string, so the
+ * caller cannot redirect a mount with a symlink or rename race.
+ */
+#include <config.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/magic.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <unistd.h>
+
+#include "src/env.h"
+#include "src/layout.h"
+#include "src/names.h"
+#include "src/ns.h"
+#include "src/util.h"
+
+#define MARKER ".fuselage-procdirs"
+#define FIXED_DIR "/run/fuselage"
+
+static char *abs_path(const char *p)
+{
+	char cwd[4096];
+	char *r = NULL;
+
+	if (p[0] == '/')
+		return strdup(p);
+	if (!getcwd(cwd, sizeof(cwd)))
+		return NULL;
+	if (asprintf(&r, "%s/%s", cwd, p) < 0)
+		return NULL;
+	return r;
+}
+
+int fl_layout_home_path(const struct fl_creds *c, char *const *env, char **ret_path,
+			struct fl_error *err)
+{
+	const char *v = NULL;
+	struct passwd *pw;
+	char *path = NULL;
+
+	if (c->mode != FL_MODE_SETUID) {
+		v = fl_env_get(env, "FUSELAGE_HOME");
+		if (v && *v) {
+			path = abs_path(v);
+			goto out;
+		}
+		v = fl_env_get(env, "HOME");
+	}
+	if (!v || !*v) {
+		pw = getpwuid(c->uid);
+		if (!pw || !pw->pw_dir || pw->pw_dir[0] != '/')
+			return fl_error_set(err, ENOENT, "cannot find your home directory");
+		v = pw->pw_dir;
+	}
+	if (asprintf(&path, "%s/.fuselage", v) < 0)
+		path = NULL;
+out:
+	if (!path)
+		return fl_error_set(err, ENOMEM, "out of memory");
+	*ret_path = path;
+	return 0;
+}
+
+/* Open (creating if missing) directory @name in @dirfd as O_PATH, refusing
+ * symlinks and directories not owned by the caller. */
+static int open_own_dir(const struct fl_creds *c, int dirfd, const char *name, const char *shown,
+			int *ret_fd, struct fl_error *err)
+{
+	struct stat st;
+	int fd;
+
+	fd = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT) {
+		if (mkdirat(dirfd, name, 0700) < 0 && errno != EEXIST)
+			return fl_error_set(err, errno, "cannot create %s: %s", shown,
+					    strerror(errno));
+		fd = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_DIRECTORY | O_CLOEXEC);
+	}
+	if (fd < 0 && (errno == ELOOP || errno == ENOTDIR))
+		return fl_error_set(err, errno, "%s is a symlink or not a directory; refused",
+				    shown);
+	if (fd < 0)
+		return fl_error_set(err, errno, "cannot open %s: %s", shown, strerror(errno));
+	if (fstat(fd, &st) < 0 || st.st_uid != c->inner_uid) {
+		close(fd);
+		return fl_error_set(err, EPERM, "%s is not owned by you; refused", shown);
+	}
+	*ret_fd = fd;
+	return 0;
+}
+
+/* Is procdirs already the tmpfs of an enclosing fuselage run (nested)? */
+static bool procdirs_is_ours(int fd)
+{
+	struct statx stx;
+	struct statfs sfs;
+
+	if (fstatfs(fd, &sfs) < 0 || sfs.f_type != TMPFS_MAGIC)
+		return false;
+	if (statx(fd, "", AT_EMPTY_PATH, STATX_BASIC_STATS, &stx) < 0 ||
+	    !(stx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) ||
+	    !(stx.stx_attributes & STATX_ATTR_MOUNT_ROOT))
+		return false;
+	return faccessat(fd, MARKER, F_OK, AT_SYMLINK_NOFOLLOW) == 0;
+}
+
+/* In an enclosing run's tmpfs, remove the empty directories of runs whose
+ * process is gone.  rmdir never removes a non-empty or mounted directory, and
+ * a live pid is never touched, so pid reuse is harmless. */
+static void sweep(int procfd)
+{
+	int fd = openat(procfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	struct dirent *e;
+
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	while ((e = readdir(d))) {
+		char *end;
+		long pid = strtol(e->d_name, &end, 10);
+
+		if (*end || pid <= 0 || e->d_name[0] == '0')
+			continue;
+		if (kill((pid_t)pid, 0) < 0 && errno == ESRCH)
+			unlinkat(procfd, e->d_name, AT_REMOVEDIR);
+	}
+	closedir(d);
+}
+
+/* procdirs/ as a tmpfs root: ours if already there, else a fresh one. */
+static int procdirs_root(struct fl_run *run, int home_fd, int *ret_fd, struct fl_error *err)
+{
+	_cleanup_close_ int fd = -1;
+	int root, r, m;
+
+	r = open_own_dir(run->creds, home_fd, "procdirs", "$FUSELAGE_HOME/procdirs", &fd, err);
+	if (r < 0)
+		return r;
+	if (procdirs_is_ours(fd)) {
+		fl_verbose("procdirs: reusing the enclosing run's tmpfs");
+		sweep(fd);
+		*ret_fd = fd;
+		fd = -1;
+		return 0;
+	}
+	r = fl_ns_mount_tmpfs(run->creds, fd, 0700, &root, err);
+	if (r < 0)
+		return r;
+	m = openat(root, MARKER, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (m >= 0)
+		close(m);
+	*ret_fd = root;
+	return 0;
+}
+
+/* mkdir @name in @dirfd and return it as an O_PATH descriptor. */
+static int make_dir(int dirfd, const char *name, mode_t mode, const char *shown, int *ret_fd,
+		    struct fl_error *err)
+{
+	int fd;
+
+	if (mkdirat(dirfd, name, mode) < 0)
+		return fl_error_set(err, errno, "cannot create %s: %s", shown, strerror(errno));
+	fd = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return fl_error_set(err, errno, "cannot open %s: %s", shown, strerror(errno));
+	*ret_fd = fd;
+	return 0;
+}
+
+static int run_root(struct fl_run *run, int procfd, struct fl_error *err)
+{
+	_cleanup_close_ int dir = -1;
+	char pid[32];
+	int r;
+
+	snprintf(pid, sizeof(pid), "%d", (int)getpid());
+	if (asprintf(&run->procdir, "%s/procdirs/%s", run->home, pid) < 0) {
+		run->procdir = NULL;
+		return fl_error_set(err, ENOMEM, "out of memory");
+	}
+	/* A stale directory of a dead run with our pid (nested runs only). */
+	unlinkat(procfd, pid, AT_REMOVEDIR);
+	r = make_dir(procfd, pid, 0700, run->procdir, &dir, err);
+	if (r < 0)
+		return r;
+	return fl_ns_mount_tmpfs(run->creds, dir, 0700, &run->run_fd, err);
+}
+
+static int fixed_root(struct fl_run *run, int *fixed_fd, struct fl_error *err)
+{
+	_cleanup_close_ int fd = -1;
+
+	if (*fixed_fd >= 0)
+		return 0;
+	/* /run/fuselage is the administrator's directory, never the caller's. */
+	fd = open(FIXED_DIR, O_PATH | O_NOFOLLOW | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return fl_error_set(err, errno,
+				    "cannot use fixed paths: " FIXED_DIR ": %s (create it as root: "
+				    "'mkdir -m 0755 " FIXED_DIR "'; 'make install' adds a "
+				    "tmpfiles.d entry for it)",
+				    strerror(errno));
+	return fl_ns_mount_tmpfs(run->creds, fd, 0755, fixed_fd, err);
+}
+
+static int mount_dir(struct fl_run *run, struct fl_run_mount *m, int *fixed_fd,
+		     struct fl_error *err)
+{
+	const char *sub = m->opt->kind == FL_KIND_STATIC ? "static" : "dynamic";
+	char **parent = m->opt->kind == FL_KIND_STATIC ? &run->static_dir : &run->dynamic_dir;
+	_cleanup_close_ int pfd = -1;
+	int r;
+
+	if (m->opt->fixed) {
+		r = fixed_root(run, fixed_fd, err);
+		if (r < 0)
+			return r;
+		if (asprintf(&m->dir, FIXED_DIR "/%s", m->opt->name) < 0)
+			return fl_error_set(err, ENOMEM, "out of memory");
+		return make_dir(*fixed_fd, m->opt->name, 0755, m->dir, &m->target_fd, err);
+	}
+	if (!*parent) {
+		if (asprintf(parent, "%s/%s", run->procdir, sub) < 0) {
+			*parent = NULL;
+			return fl_error_set(err, ENOMEM, "out of memory");
+		}
+		if (mkdirat(run->run_fd, sub, 0755) < 0)
+			return fl_error_set(err, errno, "cannot create %s: %s", *parent,
+					    strerror(errno));
+	}
+	pfd = openat(run->run_fd, sub, O_PATH | O_NOFOLLOW | O_DIRECTORY | O_CLOEXEC);
+	if (pfd < 0)
+		return fl_error_set(err, errno, "cannot open %s: %s", *parent, strerror(errno));
+	if (asprintf(&m->dir, "%s/%s", *parent, m->opt->name) < 0)
+		return fl_error_set(err, ENOMEM, "out of memory");
+	return make_dir(pfd, m->opt->name, 0755, m->dir, &m->target_fd, err);
+}
+
+int fl_layout_build(struct fl_run *run, struct fl_error *err)
+{
+	_cleanup_close_ int home_fd = -1, procfd = -1, fixed_fd = -1;
+	int r;
+
+	r = open_own_dir(run->creds, AT_FDCWD, run->home, run->home, &home_fd, err);
+	if (r < 0)
+		return fl_error_prefix(err, "$FUSELAGE_HOME");
+	r = procdirs_root(run, home_fd, &procfd, err);
+	if (r < 0)
+		return r;
+	r = run_root(run, procfd, err);
+	if (r < 0)
+		return r;
+	if (asprintf(&run->tmpdir, "%s/tmp", run->procdir) < 0) {
+		run->tmpdir = NULL;
+		return fl_error_set(err, ENOMEM, "out of memory");
+	}
+	if (mkdirat(run->run_fd, "tmp", 0700) < 0)
+		return fl_error_set(err, errno, "cannot create %s: %s", run->tmpdir,
+				    strerror(errno));
+	for (size_t i = 0; i < run->nmounts; i++) {
+		r = mount_dir(run, &run->mounts[i], &fixed_fd, err);
+		if (r < 0)
+			return r;
+	}
+	fl_verbose("layout ready under %s", run->procdir);
+	return 0;
+}

@@ -1,0 +1,93 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * fuselage: run a command with zip and squashfs archives served as
+ * directories in a private mount namespace.  main() only sequences named
+ * steps; the work is in run.c and the modules it calls.
+ */
+#include <config.h>
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "src/names.h"
+#include "src/options.h"
+#include "src/priv.h"
+#include "src/run.h"
+#include "src/util.h"
+
+/* In setuid mode the filesystem ids are already the caller's (priv.c), so
+ * this answers as the caller. */
+static bool file_exists(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 && !S_ISDIR(st.st_mode);
+}
+
+/* The caller's environment, kept for the command; in setuid mode the process
+ * itself then runs with an empty one. */
+static char **save_environment(const struct fl_creds *c)
+{
+	size_t n = 0;
+	char **copy;
+
+	while (environ && environ[n])
+		n++;
+	copy = calloc(n + 1, sizeof(*copy));
+	if (!copy)
+		return NULL;
+	for (size_t i = 0; i < n; i++)
+		copy[i] = environ[i];
+	if (c->mode == FL_MODE_SETUID) {
+		environ = NULL;
+		clearenv();
+		setenv("PATH", "/usr/sbin:/usr/bin:/sbin:/bin", 1);
+	}
+	return copy;
+}
+
+int main(int argc, char **argv)
+{
+	struct fl_options opts = { 0 };
+	struct fl_error err = { 0 };
+	struct fl_creds creds;
+	char **env;
+	int status = 125;
+
+	if (fl_options_parse(argc, argv, &opts, &err) < 0) {
+		fprintf(stderr, "fuselage: %s\nTry 'fuselage --help' for more information.\n",
+			err.msg);
+		return 125;
+	}
+	if (opts.help || opts.version) {
+		fputs(opts.help ? fl_options_usage() : "fuselage " PACKAGE_VERSION "\n", stdout);
+		fl_options_done(&opts);
+		return fflush(stdout) == 0 ? 0 : 125;
+	}
+	fl_verbose_init(opts.verbose);
+	if (fl_priv_init(&creds, opts.map_root, &err) < 0) {
+		fprintf(stderr, "fuselage: %s\n", err.msg);
+		goto out;
+	}
+	if (opts.map_root && creds.mode != FL_MODE_UNPRIV) {
+		fprintf(stderr, "fuselage: --map-root is only for unprivileged mode (this is %s)\n",
+			fl_priv_mode_name(creds.mode));
+		goto out;
+	}
+	env = save_environment(&creds);
+	if (!env || fl_names_resolve(&opts, file_exists, &err) < 0) {
+		fprintf(stderr, "fuselage: %s\n", env ? err.msg : "out of memory");
+		free(env);
+		goto out;
+	}
+	status = fl_run(&opts, &creds, env);
+	free(env);
+out:
+	fl_priv_done(&creds);
+	fl_options_done(&opts);
+	return status;
+}

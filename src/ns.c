@@ -1,0 +1,192 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Namespaces and mounts (see ns.h).  Privileged syscalls live here and in
+ * priv.c only.  Every mount is nosuid,nodev: a setuid file inside an archive
+ * or a device node must never give anything to anyone.
+ */
+#include <config.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <unistd.h>
+
+#include "src/ns.h"
+
+#define USERNS_HINT                                                                        \
+	"user namespaces are probably disabled (sysctl user.max_user_namespaces, "          \
+	"kernel.unprivileged_userns_clone, or a seccomp or AppArmor policy); "              \
+	"ask for fuselage to be installed setuid-root (make install-setuid)"
+
+static int write_file(const char *path, const char *text, struct fl_error *err)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	size_t len = strlen(text);
+
+	if (fd < 0)
+		return fl_error_set(err, errno, "cannot open %s: %s", path, strerror(errno));
+	if (write(fd, text, len) != (ssize_t)len) {
+		int e = errno;
+
+		close(fd);
+		return fl_error_set(err, e, "cannot write %s: %s", path, strerror(e));
+	}
+	close(fd);
+	return 0;
+}
+
+static int map_ids(const struct fl_creds *c, struct fl_error *err)
+{
+	char line[64];
+	int r;
+
+	/* An unprivileged process may map only its own ids, and only after
+	 * giving up setgroups() in the namespace. */
+	r = write_file("/proc/self/setgroups", "deny", err);
+	if (r < 0)
+		return r;
+	snprintf(line, sizeof(line), "%u %u 1\n", (unsigned)c->inner_uid, (unsigned)c->uid);
+	r = write_file("/proc/self/uid_map", line, err);
+	if (r < 0)
+		return r;
+	snprintf(line, sizeof(line), "%u %u 1\n", (unsigned)c->inner_gid, (unsigned)c->gid);
+	return write_file("/proc/self/gid_map", line, err);
+}
+
+int fl_ns_enter(const struct fl_creds *c, struct fl_error *err)
+{
+	int r;
+
+	if (c->mode == FL_MODE_UNPRIV) {
+		if (unshare(CLONE_NEWUSER | CLONE_NEWNS) < 0)
+			return fl_error_set(err, errno, "cannot create a user namespace: %s; %s",
+					    strerror(errno), USERNS_HINT);
+		r = map_ids(c, err);
+		if (r < 0)
+			return fl_error_prefix(err, "cannot set up the user namespace");
+	} else if (unshare(CLONE_NEWNS) < 0) {
+		return fl_error_set(err, errno, "cannot create a mount namespace: %s",
+				    strerror(errno));
+	}
+	/* Before anything is mounted: nothing of ours may propagate to the
+	 * host's mount namespace. */
+	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+		return fl_error_set(err, errno, "cannot make the mount namespace private: %s%s",
+				    strerror(errno),
+				    c->mode == FL_MODE_UNPRIV ? "; " USERNS_HINT : "");
+	return 0;
+}
+
+static int cfg(int fsfd, const char *key, const char *value)
+{
+	if (value)
+		return fsconfig(fsfd, FSCONFIG_SET_STRING, key, value, 0);
+	return fsconfig(fsfd, FSCONFIG_SET_FLAG, key, NULL, 0);
+}
+
+/* fsmount the configured context @fsfd and attach it on @target_fd. */
+static int attach(int fsfd, unsigned attrs, int target_fd, int *ret_root_fd)
+{
+	int mfd;
+
+	if (fsconfig(fsfd, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
+		return -errno;
+	mfd = fsmount(fsfd, FSMOUNT_CLOEXEC, attrs);
+	if (mfd < 0)
+		return -errno;
+	if (move_mount(mfd, "", target_fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) <
+	    0) {
+		int e = errno;
+
+		close(mfd);
+		return -e;
+	}
+	if (ret_root_fd)
+		*ret_root_fd = mfd;
+	else
+		close(mfd);
+	return 0;
+}
+
+int fl_ns_mount_tmpfs(const struct fl_creds *c, int target_fd, mode_t mode, int *ret_root_fd,
+		      struct fl_error *err)
+{
+	char smode[16], suid[16], sgid[16];
+	int fsfd, r;
+
+	snprintf(smode, sizeof(smode), "%o", (unsigned)mode);
+	snprintf(suid, sizeof(suid), "%u", (unsigned)c->inner_uid);
+	snprintf(sgid, sizeof(sgid), "%u", (unsigned)c->inner_gid);
+	fsfd = fsopen("tmpfs", FSOPEN_CLOEXEC);
+	if (fsfd < 0)
+		return fl_error_set(err, errno, "cannot mount a tmpfs: %s", strerror(errno));
+	r = 0;
+	if (cfg(fsfd, "source", "fuselage") < 0 || cfg(fsfd, "mode", smode) < 0 ||
+	    cfg(fsfd, "uid", suid) < 0 || cfg(fsfd, "gid", sgid) < 0)
+		r = -errno;
+	if (r == 0)
+		r = attach(fsfd, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, target_fd, ret_root_fd);
+	close(fsfd);
+	if (r < 0)
+		return fl_error_set(err, -r, "cannot mount a tmpfs: %s", strerror(-r));
+	return 0;
+}
+
+int fl_ns_open_fuse(const struct fl_creds *c, int *ret_fd, struct fl_error *err)
+{
+	int fd, e;
+
+	/* /dev/fuse is a system device, not a file the caller names; it is
+	 * opened as root in setuid mode, and the descriptor is handed only to
+	 * the unprivileged server. */
+	fl_priv_fs_root(c);
+	fd = open("/dev/fuse", O_RDWR | O_CLOEXEC);
+	e = errno;
+	fl_priv_fs_caller(c);
+	if (fd >= 0) {
+		*ret_fd = fd;
+		return 0;
+	}
+	if (e == ENOENT)
+		return fl_error_set(err, e,
+				    "cannot use FUSE: /dev/fuse does not exist (load the fuse "
+				    "module, or give the container the device)");
+	if (e == EACCES || e == EPERM)
+		return fl_error_set(err, e,
+				    "cannot use FUSE: /dev/fuse is not accessible to you: %s "
+				    "(it should be mode 0666; or install fuselage setuid-root)",
+				    strerror(e));
+	return fl_error_set(err, e, "cannot use FUSE: /dev/fuse: %s", strerror(e));
+}
+
+int fl_ns_mount_fuse(const struct fl_creds *c, int fuse_fd, int target_fd, bool readonly,
+		     struct fl_error *err)
+{
+	char sfd[16], suid[16], sgid[16];
+	unsigned attrs = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
+	int fsfd, r = 0;
+
+	snprintf(sfd, sizeof(sfd), "%d", fuse_fd);
+	snprintf(suid, sizeof(suid), "%u", (unsigned)c->inner_uid);
+	snprintf(sgid, sizeof(sgid), "%u", (unsigned)c->inner_gid);
+	if (readonly)
+		attrs |= MOUNT_ATTR_RDONLY;
+	fsfd = fsopen("fuse", FSOPEN_CLOEXEC);
+	if (fsfd < 0)
+		return fl_error_set(err, errno, "cannot mount FUSE: %s%s", strerror(errno),
+				    errno == ENODEV ? " (the fuse module is not loaded)" : "");
+	if (cfg(fsfd, "source", "fuselage") < 0 || cfg(fsfd, "subtype", "fuselage") < 0 ||
+	    cfg(fsfd, "fd", sfd) < 0 || cfg(fsfd, "rootmode", "40000") < 0 ||
+	    cfg(fsfd, "user_id", suid) < 0 || cfg(fsfd, "group_id", sgid) < 0 ||
+	    cfg(fsfd, "allow_other", NULL) < 0 || cfg(fsfd, "default_permissions", NULL) < 0)
+		r = -errno;
+	if (r == 0)
+		r = attach(fsfd, attrs, target_fd, NULL);
+	close(fsfd);
+	if (r < 0)
+		return fl_error_set(err, -r, "cannot mount FUSE: %s", strerror(-r));
+	return 0;
+}

@@ -1,0 +1,163 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * fuselage's option parser (SPEC §2).  Options come first; the first word
+ * that is not an option, or the word after a lone "--", starts the command.
+ * It never touches the filesystem and never prints: errors go to fl_error.
+ */
+#include <config.h>
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "src/options.h"
+
+enum {
+	OPT_RUN = 0x100,
+	OPT_MAP_ROOT,
+	OPT_DYNAMIC_EMPTY,
+};
+
+static const struct option long_options[] = {
+	{ "static", required_argument, NULL, 's' },
+	{ "dynamic-empty", required_argument, NULL, OPT_DYNAMIC_EMPTY },
+	{ "run", required_argument, NULL, OPT_RUN },
+	{ "map-root", no_argument, NULL, OPT_MAP_ROOT },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, 'V' },
+	{ NULL, 0, NULL, 0 },
+};
+
+const char *fl_options_usage(void)
+{
+	return "Usage:\n"
+	       " fuselage [options] [--] COMMAND [ARG...]\n"
+	       " fuselage [options] --run PATH [--] [ARG...]\n"
+	       "\n"
+	       "Run COMMAND in a private mount namespace in which zip and squashfs archives\n"
+	       "appear as directories, served lazily without extracting them.\n"
+	       "\n"
+	       "Options:\n"
+	       " -s, --static=[NAME:]FILE   serve FILE read-only at $FUSELAGE_STATIC/NAME, or at\n"
+	       "                              /run/fuselage/NAME for NAME=/run/fuselage/NAME\n"
+	       "     --dynamic-empty=NAME   an empty writable directory at $FUSELAGE_DYNAMIC/NAME\n"
+	       "                              or /run/fuselage/NAME\n"
+	       "     --run PATH             run PATH found inside the archives\n"
+	       "     --map-root             unprivileged mode: appear as uid 0 inside\n"
+	       " -v, --verbose              say which mode and mounts were chosen, with timings\n"
+	       " -h, --help                 display this help and exit\n"
+	       " -V, --version              display version and exit\n"
+	       "\n"
+	       "FILE is a zip or squashfs archive, detected by content.  NAME defaults to the\n"
+	       "file name without .sfs, .sqfs, .squashfs, .zip or .b64.  The command also gets\n"
+	       "a private scratch directory at $FUSELAGE_TMPDIR.  Everything vanishes when the\n"
+	       "command and the processes it left behind have exited.\n"
+	       "\n"
+	       "Exit status: the command's; 125 if fuselage itself fails, 126 if the command\n"
+	       "cannot be executed, 127 if it is not found.\n"
+	       "\n"
+	       "For more details see fuselage(1).\n";
+}
+
+static int add_mount(struct fl_options *o, enum fl_kind kind, const char *option,
+		     const char *arg, struct fl_error *err)
+{
+	struct fl_mount_opt *m;
+
+	if (*arg == '\0')
+		return fl_error_set(err, EINVAL, "%s: empty argument", option);
+	m = realloc(o->mounts, (o->nmounts + 1) * sizeof(*m));
+	if (!m)
+		return fl_error_set(err, ENOMEM, "out of memory");
+	o->mounts = m;
+	m = &o->mounts[o->nmounts++];
+	*m = (struct fl_mount_opt){ .kind = kind, .option = option, .arg = arg };
+	return 0;
+}
+
+/* One option from getopt_long(); returns 0 or -EINVAL. */
+static int take_option(struct fl_options *o, int c, const char *bad, struct fl_error *err)
+{
+	switch (c) {
+	case 's':
+		return add_mount(o, FL_KIND_STATIC, "--static", optarg, err);
+	case OPT_DYNAMIC_EMPTY:
+		return add_mount(o, FL_KIND_DYNAMIC_EMPTY, "--dynamic-empty", optarg, err);
+	case OPT_RUN:
+		if (o->run_path)
+			return fl_error_set(err, EINVAL, "--run given twice");
+		if (*optarg == '\0')
+			return fl_error_set(err, EINVAL, "--run: empty path");
+		o->run_path = optarg;
+		return 0;
+	case OPT_MAP_ROOT:
+		o->map_root = true;
+		return 0;
+	case 'v':
+		o->verbose = true;
+		return 0;
+	case 'h':
+		o->help = true;
+		return 0;
+	case 'V':
+		o->version = true;
+		return 0;
+	case ':':
+		return fl_error_set(err, EINVAL, "option '%s' requires an argument", bad);
+	default:
+		return fl_error_set(err, EINVAL, "unrecognized option '%s'", bad);
+	}
+}
+
+int fl_options_parse(int argc, char **argv, struct fl_options *ret, struct fl_error *err)
+{
+	struct fl_options o = { 0 };
+	int c, r;
+
+	/* "+": stop at the first non-option, so the command's own options are
+	 * never taken as ours; ":" and opterr=0: we word the errors. */
+	optind = 0;
+	opterr = 0;
+	for (;;) {
+		int prev = optind ? optind : 1;
+
+		c = getopt_long(argc, argv, "+:s:vhV", long_options, NULL);
+		if (c == -1)
+			break;
+		r = take_option(&o, c, prev < argc ? argv[prev] : "", err);
+		if (r < 0) {
+			if (c == '?' && optopt)
+				fl_error_set(err, EINVAL, "invalid option -- '%c'", optopt);
+			fl_options_done(&o);
+			return r;
+		}
+	}
+	o.command = argv + optind;
+	o.ncommand = argc - optind;
+	if (!o.help && !o.version) {
+		if (o.ncommand == 0 && !o.run_path) {
+			fl_options_done(&o);
+			return fl_error_set(err, EINVAL, "no command given");
+		}
+		if (o.run_path && o.nmounts == 0) {
+			fl_options_done(&o);
+			return fl_error_set(err, EINVAL,
+					    "--run needs at least one archive option (--static)");
+		}
+	}
+	*ret = o;
+	return 0;
+}
+
+void fl_options_done(struct fl_options *o)
+{
+	for (size_t i = 0; i < o->nmounts; i++) {
+		free(o->mounts[i].name);
+		free(o->mounts[i].file);
+	}
+	free(o->mounts);
+	o->mounts = NULL;
+	o->nmounts = 0;
+}

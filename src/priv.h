@@ -1,0 +1,74 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Privilege: how fuselage was started (SPEC §7) and every credential change.
+ * This file and ns.c are the only places that make privileged syscalls
+ * (setfsuid, setres[ug]id, setgroups, capset, unshare, mounts); the build
+ * enforces that with tests/check-privileged-calls.sh.
+ */
+#ifndef FL_PRIV_H
+#define FL_PRIV_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "fusefs/error.h"
+
+enum fl_mode {
+	FL_MODE_UNPRIV,  /* ordinary user: user namespace + mount namespace */
+	FL_MODE_SETUID,  /* setuid-root binary run by an ordinary user */
+	FL_MODE_ROOT,    /* run by root: a plain mount namespace */
+};
+
+#define FL_MAX_GROUPS 65536
+
+struct fl_creds {
+	enum fl_mode mode;
+	uid_t uid;          /* the caller's real uid */
+	gid_t gid;          /* the caller's real gid */
+	gid_t *groups;      /* the caller's supplementary groups */
+	int ngroups;
+	mode_t umask;       /* the caller's umask, restored for the command */
+	uid_t inner_uid;    /* the caller's uid as seen inside the namespace */
+	gid_t inner_gid;
+};
+
+/*
+ * fl_priv_init() - classify the run and make the process safe to continue:
+ * refuse odd credential sets (setgid-only, an euid that is neither 0 nor the
+ * caller's), make fds 0-2 valid, set a private umask (the caller's is kept),
+ * and in setuid mode switch the filesystem ids to the caller so that every
+ * path walk from here on is the caller's.
+ */
+int fl_priv_init(struct fl_creds *c, bool map_root, struct fl_error *err);
+
+/* fl_priv_done() - free what fl_priv_init() allocated. */
+void fl_priv_done(struct fl_creds *c);
+
+const char *fl_priv_mode_name(enum fl_mode mode);
+
+/*
+ * fl_priv_drop_for_command() - give up privilege for good before the command
+ * exists: setuid mode becomes exactly the caller (uid, gid, supplementary
+ * groups) and regaining root is verified to fail; unprivileged mode drops the
+ * user namespace capabilities; root mode keeps root (SPEC §7.3).
+ */
+int fl_priv_drop_for_command(const struct fl_creds *c, struct fl_error *err);
+
+/*
+ * fl_priv_drop_for_server() - the server's drop, done first thing after fork:
+ * setuid mode becomes the caller, root mode becomes nobody (the archives are
+ * already open), unprivileged mode drops every capability; then no_new_privs.
+ * The server parses untrusted archives with libraries that have known
+ * memory-safety bugs, so it must never hold privilege.
+ */
+int fl_priv_drop_for_server(const struct fl_creds *c, struct fl_error *err);
+
+/*
+ * fl_priv_fs_root() / fl_priv_fs_caller() - in setuid mode, switch the
+ * filesystem ids to root for one operation on a trusted path (opening
+ * /dev/fuse) and back.  No-ops in the other modes.
+ */
+void fl_priv_fs_root(const struct fl_creds *c);
+void fl_priv_fs_caller(const struct fl_creds *c);
+
+#endif

@@ -1,0 +1,207 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * One fuselage run as a sequence of named steps (see run.h):
+ *
+ *   open archives (as the caller) → namespace → layout → FUSE mounts →
+ *   server (drops privilege first) → drop privilege → resolve --run →
+ *   environment → keeper + command → status
+ *
+ * Setup is the only process that ever holds root in setuid mode, and it
+ * drops it for good before the command exists.
+ */
+#include <config.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "src/env.h"
+#include "src/layout.h"
+#include "src/ns.h"
+#include "src/run.h"
+#include "src/runpath.h"
+#include "src/serve.h"
+#include "src/supervise.h"
+#include "src/util.h"
+
+static int open_archives(struct fl_run *run, struct fl_error *err)
+{
+	for (size_t i = 0; i < run->nmounts; i++) {
+		struct fl_run_mount *m = &run->mounts[i];
+		struct stat st;
+
+		if (!m->opt->file)
+			continue;
+		/* As the caller: in setuid mode the filesystem ids are theirs. */
+		m->archive_fd = open(m->opt->file, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+		if (m->archive_fd < 0)
+			return fl_error_set(err, errno, "%s: %s", m->opt->file, strerror(errno));
+		if (fstat(m->archive_fd, &st) < 0 || S_ISDIR(st.st_mode))
+			return fl_error_set(err, EISDIR, "%s: is a directory, not an archive",
+					    m->opt->file);
+	}
+	return 0;
+}
+
+static int mount_archives(struct fl_run *run, struct fl_error *err)
+{
+	for (size_t i = 0; i < run->nmounts; i++) {
+		struct fl_run_mount *m = &run->mounts[i];
+		int r;
+
+		if (m->opt->kind != FL_KIND_STATIC)
+			continue;
+		r = fl_ns_open_fuse(run->creds, &m->fuse_fd, err);
+		if (r < 0)
+			return r;
+		r = fl_ns_mount_fuse(run->creds, m->fuse_fd, m->target_fd, true, err);
+		if (r < 0)
+			return fl_error_prefix(err, "%s", m->dir);
+	}
+	return 0;
+}
+
+static bool any_archive(const struct fl_run *run)
+{
+	for (size_t i = 0; i < run->nmounts; i++)
+		if (run->mounts[i].fuse_fd >= 0)
+			return true;
+	return false;
+}
+
+/* The server now holds the only copies of the FUSE and archive descriptors. */
+static void close_served(struct fl_run *run)
+{
+	for (size_t i = 0; i < run->nmounts; i++) {
+		fl_closep(&run->mounts[i].fuse_fd);
+		fl_closep(&run->mounts[i].archive_fd);
+		fl_closep(&run->mounts[i].target_fd);
+	}
+	fl_closep(&run->run_fd);
+}
+
+static int resolve_command(struct fl_run *run, struct fl_command *cmd, char **ret_run_path,
+			   struct fl_error *err)
+{
+	const struct fl_options *o = run->opts;
+	struct fl_runpath_root *roots;
+	char **argv;
+	int r;
+
+	*ret_run_path = NULL;
+	if (!o->run_path) {
+		cmd->path = o->command[0];
+		cmd->argv = o->command;
+		return 0;
+	}
+	roots = calloc(run->nmounts, sizeof(*roots));
+	argv = calloc((size_t)o->ncommand + 2, sizeof(*argv));
+	if (!roots || !argv) {
+		free(roots);
+		free(argv);
+		return fl_error_set(err, ENOMEM, "out of memory");
+	}
+	for (size_t i = 0; i < run->nmounts; i++)
+		roots[i] = (struct fl_runpath_root){ run->mounts[i].opt->name, run->mounts[i].dir };
+	r = fl_runpath_resolve(o->run_path, roots, run->nmounts, ret_run_path, err);
+	free(roots);
+	if (r < 0) {
+		free(argv);
+		return r;
+	}
+	argv[0] = *ret_run_path;
+	for (int i = 0; i < o->ncommand; i++)
+		argv[i + 1] = o->command[i];
+	cmd->path = *ret_run_path;
+	cmd->argv = argv;
+	fl_verbose("--run %s resolved to %s", o->run_path, *ret_run_path);
+	return 0;
+}
+
+/* Everything up to a served, privilege-free setup process. */
+static int setup(struct fl_run *run, int lifeline[2], struct fl_error *err)
+{
+	pid_t server;
+	int r;
+
+	r = open_archives(run, err);
+	if (r < 0)
+		return r;
+	r = fl_ns_enter(run->creds, err);
+	if (r < 0)
+		return r;
+	fl_verbose("mode: %s; private mount namespace ready", fl_priv_mode_name(run->creds->mode));
+	r = fl_layout_build(run, err);
+	if (r < 0)
+		return r;
+	r = mount_archives(run, err);
+	if (r < 0)
+		return r;
+	if (any_archive(run)) {
+		r = fl_serve_start(run, lifeline[0], &server, err);
+		if (r < 0)
+			return r;
+		fl_verbose("server %d ready", (int)server);
+	}
+	close_served(run);
+	fl_closep(&lifeline[0]);
+	return fl_priv_drop_for_command(run->creds, err);
+}
+
+static void run_done(struct fl_run *run)
+{
+	for (size_t i = 0; i < run->nmounts; i++)
+		free(run->mounts[i].dir);
+	close_served(run);
+	free(run->mounts);
+	free(run->home);
+	free(run->procdir);
+	free(run->tmpdir);
+	free(run->static_dir);
+	free(run->dynamic_dir);
+}
+
+int fl_run(const struct fl_options *opts, struct fl_creds *creds, char **env)
+{
+	struct fl_run run = { .opts = opts, .creds = creds, .env = env, .run_fd = -1 };
+	struct fl_error err = { 0 };
+	struct fl_command cmd = { .umask = creds->umask };
+	int lifeline[2] = { -1, -1 };
+	char *run_path = NULL;
+	int status = 125;
+
+	run.mounts = calloc(opts->nmounts + 1, sizeof(*run.mounts));
+	if (!run.mounts) {
+		fprintf(stderr, "fuselage: out of memory\n");
+		return 125;
+	}
+	run.nmounts = opts->nmounts;
+	for (size_t i = 0; i < run.nmounts; i++)
+		run.mounts[i] = (struct fl_run_mount){ .opt = &opts->mounts[i], .target_fd = -1,
+						       .archive_fd = -1, .fuse_fd = -1 };
+	if (fl_layout_home_path(creds, env, &run.home, &err) < 0 ||
+	    pipe2(lifeline, O_CLOEXEC) < 0 || setup(&run, lifeline, &err) < 0 ||
+	    resolve_command(&run, &cmd, &run_path, &err) < 0 ||
+	    fl_env_build(env, run.tmpdir, run.dynamic_dir, run.static_dir, &cmd.env, &err) < 0) {
+		if (err.errnum == 0)
+			fl_error_set(&err, errno, "%s", strerror(errno));
+		fprintf(stderr, "fuselage: %s\n", err.msg);
+		goto out;
+	}
+	fflush(stderr);
+	status = fl_supervise(&cmd, lifeline[1]);
+	lifeline[1] = -1;
+out:
+	if (cmd.argv != opts->command)
+		free(cmd.argv);
+	free(run_path);
+	fl_env_free(cmd.env);
+	fl_closep(&lifeline[0]);
+	fl_closep(&lifeline[1]);
+	run_done(&run);
+	return status;
+}

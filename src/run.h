@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * One fuselage run: the state shared by the setup steps (layout.c), the
+ * server process (serve.c) and supervision (supervise.c), and the sequence
+ * of named steps that fl_run() performs.
+ */
+#ifndef FL_RUN_H
+#define FL_RUN_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "fusefs/error.h"
+#include "src/options.h"
+#include "src/priv.h"
+
+struct fl_run_mount {
+	const struct fl_mount_opt *opt;
+	char *dir;        /* where the command sees it (absolute) */
+	int target_fd;    /* O_PATH descriptor of that directory, in the namespace */
+	int archive_fd;   /* the archive, opened as the caller; -1 for directories */
+	int fuse_fd;      /* /dev/fuse descriptor; -1 until mounted */
+};
+
+struct fl_run {
+	const struct fl_options *opts;
+	const struct fl_creds *creds;
+	char **env;               /* the caller's environment, for the command */
+	char *home;               /* $FUSELAGE_HOME */
+	char *procdir;            /* $FUSELAGE_HOME/procdirs/<pid> */
+	char *tmpdir, *static_dir, *dynamic_dir;  /* NULL when unused */
+	int run_fd;               /* root of this run's tmpfs */
+	struct fl_run_mount *mounts;  /* one per opts->mounts */
+	size_t nmounts;
+};
+
+/*
+ * fl_run() - perform the whole run and return fuselage's exit status (or not
+ * return at all when the command died of a signal that is re-raised).
+ * Errors are printed here, as "fuselage: <what>: <why>".
+ */
+int fl_run(const struct fl_options *opts, struct fl_creds *creds, char **env);
+
+#endif

@@ -1,0 +1,130 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The server process (see serve.h).  It holds the only copies of the
+ * /dev/fuse descriptors after start-up, so that its death makes every access
+ * fail at once instead of hanging.  It never holds privilege while it looks
+ * at archive bytes: libsquashfuse has known memory-safety bugs.
+ */
+#include <config.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include "fusefs/archive.h"
+#include "fusefs/ll.h"
+#include "src/serve.h"
+#include "src/util.h"
+
+static void warn_verbose(void *ctx, const char *msg)
+{
+	const char *name = ctx;
+
+	fl_verbose("%s: %s", name, msg);
+}
+
+static int serve_all(struct fl_run *run, struct fl_server *srv, struct fl_error *err)
+{
+	for (size_t i = 0; i < run->nmounts; i++) {
+		struct fl_run_mount *m = &run->mounts[i];
+		struct fl_tree_opts to = { .warn = warn_verbose, .warn_ctx = m->opt->name };
+		struct fl_tree *tree = NULL;
+		enum fl_format fmt;
+		int r;
+
+		if (m->fuse_fd < 0)
+			continue;
+		r = fl_archive_open(m->archive_fd, &to, &tree, &fmt, err);
+		if (r < 0)
+			return fl_error_prefix(err, "%s", m->opt->file);
+		m->archive_fd = -1;  /* owned by the tree now */
+		r = fl_server_add(srv, tree, m->fuse_fd, err);
+		if (r < 0) {
+			fl_tree_free(tree);
+			return r;
+		}
+		m->fuse_fd = -1;
+		fl_verbose("serving %s (%s) at %s", m->opt->file, fl_format_name(fmt), m->dir);
+	}
+	return fl_server_start(srv, err);
+}
+
+static void server_main(struct fl_run *run, int report_fd, int lifeline_rd)
+{
+	struct fl_server_opts so = {
+		.uid = run->creds->inner_uid,
+		.gid = run->creds->inner_gid,
+	};
+	struct fl_server *srv = NULL;
+	struct fl_error err = { 0 };
+	int keep[2 * 64 + 2], nkeep = 0;
+	sigset_t all;
+
+	/* First thing: no privilege, ever again, in this process. */
+	if (fl_priv_drop_for_server(run->creds, &err) < 0)
+		goto fail;
+	/* Terminal signals are for the command, never for us: leave the
+	 * caller's session and process group. */
+	setsid();
+	sigfillset(&all);
+	sigprocmask(SIG_BLOCK, &all, NULL);
+	keep[nkeep++] = report_fd;
+	keep[nkeep++] = lifeline_rd;
+	for (size_t i = 0; i < run->nmounts && nkeep + 2 <= (int)(sizeof(keep) / sizeof(int)); i++) {
+		if (run->mounts[i].fuse_fd >= 0) {
+			keep[nkeep++] = run->mounts[i].fuse_fd;
+			keep[nkeep++] = run->mounts[i].archive_fd;
+		}
+	}
+	fl_close_all_except(keep, (size_t)nkeep);
+	if (fl_server_new(&so, &srv, &err) < 0 || serve_all(run, srv, &err) < 0)
+		goto fail;
+	/* Ready: report, then let go of the caller's terminal and pipes so
+	 * that "out=$(fuselage ...)" returns when the command does. */
+	fl_write_all(report_fd, &err, sizeof(err));
+	close(report_fd);
+	fl_detach_stdio();
+	fl_server_wait(srv, lifeline_rd);
+	fl_server_free(srv);
+	_exit(0);
+fail:
+	if (err.errnum == 0)
+		fl_error_set(&err, EIO, "the server failed");
+	fl_write_all(report_fd, &err, sizeof(err));
+	_exit(125);
+}
+
+int fl_serve_start(struct fl_run *run, int lifeline_rd, pid_t *ret_pid, struct fl_error *err)
+{
+	int pfd[2];
+	pid_t pid;
+	int r;
+
+	if (pipe2(pfd, O_CLOEXEC) < 0)
+		return fl_error_set(err, errno, "pipe: %s", strerror(errno));
+	pid = fork();
+	if (pid < 0) {
+		r = errno;
+		close(pfd[0]);
+		close(pfd[1]);
+		return fl_error_set(err, r, "fork: %s", strerror(r));
+	}
+	if (pid == 0) {
+		close(pfd[0]);
+		server_main(run, pfd[1], lifeline_rd);
+	}
+	close(pfd[1]);
+	r = fl_read_all(pfd[0], err, sizeof(*err));
+	close(pfd[0]);
+	if (r < 0)
+		return fl_error_set(err, EIO, "the archive server died while starting");
+	if (err->errnum != 0)
+		return -err->errnum;
+	*ret_pid = pid;
+	return 0;
+}

@@ -3,7 +3,7 @@
  * Privilege: how fuselage was started (SPEC §7) and every credential change.
  * This file and ns.c are the only places that make privileged syscalls
  * (setfsuid, setres[ug]id, setgroups, capset, unshare, mounts); the build
- * enforces that with tests/check-privileged-calls.sh.
+ * enforces that with tests/check-privileged-calls.
  */
 #ifndef FL_PRIV_H
 #define FL_PRIV_H

@@ -29,15 +29,23 @@ int fl_error_set(struct fl_error *err, int errnum, const char *fmt, ...)
 
 int fl_error_prefix(struct fl_error *err, const char *fmt, ...)
 {
-	char prefix[FL_ERROR_MSG_MAX];
 	char old[FL_ERROR_MSG_MAX];
+	size_t len, room = sizeof(err->msg);
 	va_list ap;
 
-	va_start(ap, fmt);
-	vsnprintf(prefix, sizeof(prefix), fmt, ap);
-	va_end(ap);
 	memcpy(old, err->msg, sizeof(old));
-	snprintf(err->msg, sizeof(err->msg), "%s: %s", prefix, old);
+	old[sizeof(old) - 1] = '\0';
+	va_start(ap, fmt);
+	vsnprintf(err->msg, room, fmt, ap);
+	va_end(ap);
+	len = strlen(err->msg);
+	/* Append ": <old>", truncating; written by hand because snprintf with
+	 * two full-size buffers trips -Wformat-truncation. */
+	for (const char *p = ": "; *p && len + 1 < room; p++)
+		err->msg[len++] = *p;
+	for (const char *p = old; *p && len + 1 < room; p++)
+		err->msg[len++] = *p;
+	err->msg[len] = '\0';
 	return -err->errnum;
 }
 

@@ -219,6 +219,19 @@ static int fixed_root(struct fl_run *run, int *fixed_fd, struct fl_error *err)
 	return fl_ns_mount_tmpfs(run->creds, fd, 0755, fixed_fd, err);
 }
 
+/* A --dynamic-empty directory is the command's own: give it the mode the
+ * caller's umask would (our own umask is 077 during setup). */
+static int own_mode(struct fl_run *run, struct fl_run_mount *m, int dirfd, struct fl_error *err)
+{
+	mode_t mode = 0777 & ~run->creds->umask;
+
+	if (m->opt->kind != FL_KIND_DYNAMIC_EMPTY)
+		return 0;
+	if (fchmodat(dirfd, m->opt->name, mode, 0) < 0)
+		return fl_error_set(err, errno, "cannot chmod %s: %s", m->dir, strerror(errno));
+	return 0;
+}
+
 static int mount_dir(struct fl_run *run, struct fl_run_mount *m, int *fixed_fd,
 		     struct fl_error *err)
 {
@@ -233,7 +246,8 @@ static int mount_dir(struct fl_run *run, struct fl_run_mount *m, int *fixed_fd,
 			return r;
 		if (asprintf(&m->dir, FIXED_DIR "/%s", m->opt->name) < 0)
 			return fl_error_set(err, ENOMEM, "out of memory");
-		return make_dir(*fixed_fd, m->opt->name, 0755, m->dir, &m->target_fd, err);
+		r = make_dir(*fixed_fd, m->opt->name, 0755, m->dir, &m->target_fd, err);
+		return r < 0 ? r : own_mode(run, m, *fixed_fd, err);
 	}
 	if (!*parent) {
 		if (asprintf(parent, "%s/%s", run->procdir, sub) < 0) {
@@ -249,7 +263,8 @@ static int mount_dir(struct fl_run *run, struct fl_run_mount *m, int *fixed_fd,
 		return fl_error_set(err, errno, "cannot open %s: %s", *parent, strerror(errno));
 	if (asprintf(&m->dir, "%s/%s", *parent, m->opt->name) < 0)
 		return fl_error_set(err, ENOMEM, "out of memory");
-	return make_dir(pfd, m->opt->name, 0755, m->dir, &m->target_fd, err);
+	r = make_dir(pfd, m->opt->name, 0755, m->dir, &m->target_fd, err);
+	return r < 0 ? r : own_mode(run, m, pfd, err);
 }
 
 int fl_layout_build(struct fl_run *run, struct fl_error *err)

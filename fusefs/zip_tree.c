@@ -1,16 +1,20 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The zip backend of the archive tree (tree.h): a node table built once at
- * open from the central directory, served without libzip.
+ * open from the central directory; libzip only decodes the rare methods.
  *
- * Why not libzip (1.7.3) for the listing: it finds data in front of the
- * archive only when told the offset, treats some duplicate names as errors,
- * gives no data offsets and one zip_t is not thread-safe, so our own reader
+ * Why not libzip (1.7.3) for the listing or the common methods: it finds
+ * data in front of the archive only when told the offset, treats some
+ * duplicate names as errors, gives no data offsets, cannot seek in
+ * compressed data and one zip_t is not thread-safe, so our own reader
  * (zip_cd.h) already had to parse everything libzip would give.  Stored
- * entries are read by pread() at their data offset, deflated ones through
- * inflate.h; other methods list normally and read as EIO, encrypted entries
- * as EACCES.  Must never read outside the file, trust a size for an
- * allocation, or place a name outside the root.
+ * entries are read by pread() at their data offset and deflated ones through
+ * inflate.h, lock-free.  Entries with another method that the installed
+ * libzip decodes (bzip2 on Debian 12) are read through zip_other.h, the one
+ * user of <zip.h>, serialised on one zip_t opened on first use; methods it
+ * cannot decode list normally and read as EIO, encrypted entries as EACCES.
+ * Must never read outside the file, trust a size for an allocation, or
+ * place a name outside the root.
  *
  * Choices (SPEC §4):
  *  - Names: "./" components and repeated slashes are dropped; absolute names,
@@ -25,8 +29,10 @@
  *    read as local time, as Info-ZIP unzip does.
  *  - Deflated files up to WHOLE_MAX are inflated whole (CRC checked) into an
  *    LRU cache of CACHE_MAX bytes shared by the tree; larger ones through a
- *    cursor per open handle with shared checkpoints every ~1 MiB.  Stored
- *    entries are not CRC-checked (they are served straight from the file).
+ *    cursor per open handle with shared checkpoints every ~1 MiB.  libzip
+ *    entries share the cache up to WHOLE_MAX; larger ones stream through a
+ *    libzip cursor per handle that restarts the entry on a backward seek.
+ *    Stored entries are not CRC-checked (served straight from the file).
  */
 #include <config.h>
 
@@ -41,6 +47,7 @@
 
 #include "fusefs/inflate.h"
 #include "fusefs/zip_cd.h"
+#include "fusefs/zip_other.h"
 #include "fusefs/zip_tree.h"
 
 #define WHOLE_MAX ((uint64_t)4 << 20)
@@ -75,6 +82,7 @@ struct zip_tree {
 	struct fl_tree base;
 	int fd;
 	struct fl_zipcd *cd;
+	struct fl_zip_other *other; /* libzip, for methods other than 0 and 8 */
 	struct zt_node *nodes;
 	size_t nnodes;
 	uint32_t *children;    /* every directory's children, sorted by name */
@@ -86,10 +94,11 @@ struct zip_tree {
 	size_t cache_used;
 };
 
-/* An open file: large deflated files carry a cursor. */
+/* An open file: large compressed files carry a cursor. */
 struct zt_handle {
 	uint32_t node;
-	struct fl_inflate_cursor *cur;
+	struct fl_inflate_cursor *cur;       /* deflate */
+	struct fl_zip_other_cursor *ocur;    /* other methods */
 };
 
 /* Construction state, freed once the node table is done. */
@@ -503,12 +512,17 @@ static int zip_readdir(struct fl_tree *tree, uint64_t dir, uint64_t off, fl_tree
 
 /* ---- data -------------------------------------------------------------- */
 
-/* Can @e's data be served?  -EACCES encrypted, -EIO unknown method. */
+static bool is_other(const struct fl_zipcd_entry *e)
+{
+	return e->method != FL_ZIPCD_METHOD_STORE && e->method != FL_ZIPCD_METHOD_DEFLATE;
+}
+
+/* Can @e's data be served?  -EACCES encrypted, -EIO method not decodable. */
 static int check_entry(const struct fl_zipcd_entry *e)
 {
 	if (e->flags & (FL_ZIPCD_FLAG_ENCRYPTED | FL_ZIPCD_FLAG_STRONG_ENC))
 		return -EACCES;
-	if (e->method != FL_ZIPCD_METHOD_STORE && e->method != FL_ZIPCD_METHOD_DEFLATE)
+	if (is_other(e) && !fl_zip_other_supported(e->method))
 		return -EIO;
 	if (e->method == FL_ZIPCD_METHOD_STORE && e->csize != e->usize)
 		return -EIO;
@@ -628,10 +642,22 @@ static struct cache_ent *cache_insert(struct zip_tree *t, struct cache_ent *c)
 	return old ? old : c;
 }
 
-/* The whole inflated data of small node @n, referenced; see cache_put(). */
-static int cache_get(struct zip_tree *t, struct zt_node *n, struct cache_ent **ret)
+/* Decompress all of small node @n into @out (usize bytes). */
+static int whole(struct zip_tree *t, struct zt_node *n, void *out)
 {
 	struct fl_inflate_src src;
+	int r;
+
+	if (is_other(node_entry(t, n)))
+		return fl_zip_other_whole(t->other, n->entry, out);
+	r = inflate_src(t, n, &src);
+	return r < 0 ? r : fl_inflate_whole(&src, out);
+}
+
+/* The whole decompressed data of small node @n, referenced; see cache_put(). */
+static int cache_get(struct zip_tree *t, struct zt_node *n, struct cache_ent **ret)
+{
+	uint64_t usize = node_entry(t, n)->usize;
 	struct cache_ent *c;
 	int r;
 
@@ -645,18 +671,15 @@ static int cache_get(struct zip_tree *t, struct zt_node *n, struct cache_ent **r
 	pthread_mutex_unlock(&t->cache_lock);
 	if (c)
 		goto done;
-	r = inflate_src(t, n, &src);
-	if (r < 0)
-		return r;
 	c = calloc(1, sizeof(*c));
-	if (!c || !(c->data = malloc(src.usize ? (size_t)src.usize : 1))) {
+	if (!c || !(c->data = malloc(usize ? (size_t)usize : 1))) {
 		free(c);
 		return -ENOMEM;
 	}
 	c->node = (uint32_t)(n - t->nodes);
-	c->len = (size_t)src.usize;
+	c->len = (size_t)usize;
 	c->refs = 1;
-	r = fl_inflate_whole(&src, c->data);
+	r = whole(t, n, c->data);
 	if (r < 0) {
 		cache_ent_free(c);
 		return r;
@@ -703,9 +726,27 @@ done:
 	return r;
 }
 
+/* Compressed and too large to decompress whole: read through a cursor. */
 static bool is_large(const struct fl_zipcd_entry *e)
 {
-	return e->method == FL_ZIPCD_METHOD_DEFLATE && e->usize > WHOLE_MAX;
+	return e->method != FL_ZIPCD_METHOD_STORE && e->usize > WHOLE_MAX;
+}
+
+/* Read large node @n of another method, with @h's cursor or a one-off one. */
+static ssize_t read_other(struct zip_tree *t, struct zt_node *n, struct zt_handle *h, void *buf,
+			  size_t size, uint64_t off)
+{
+	struct fl_zip_other_cursor *cur;
+	ssize_t r;
+
+	if (h && h->ocur)
+		return fl_zip_other_cursor_read(h->ocur, buf, size, off);
+	r = fl_zip_other_cursor_new(t->other, n->entry, &cur);
+	if (r < 0)
+		return r;
+	r = fl_zip_other_cursor_read(cur, buf, size, off);
+	fl_zip_other_cursor_free(cur);
+	return r;
 }
 
 /* Read from a regular file or symlink node; @h may be NULL. */
@@ -737,6 +778,8 @@ static ssize_t read_node(struct zip_tree *t, struct zt_node *n, struct zt_handle
 		cache_put(t, c);
 		return (ssize_t)size;
 	}
+	if (is_other(e))
+		return read_other(t, n, h, buf, size, off);
 	if (h && h->cur)
 		return fl_inflate_cursor_read(h->cur, buf, size, off);
 	r = get_index(t, n, &idx);
@@ -773,14 +816,16 @@ static int zip_open(struct fl_tree *tree, uint64_t node, uint64_t *ret_fh)
 	if (!h)
 		return -ENOMEM;
 	h->node = (uint32_t)(n - t->nodes);
-	if (is_large(e)) {
+	if (is_large(e) && is_other(e)) {
+		r = fl_zip_other_cursor_new(t->other, n->entry, &h->ocur);
+	} else if (is_large(e)) {
 		r = get_index(t, n, &idx);
 		if (r == 0)
 			r = fl_inflate_cursor_new(idx, &h->cur);
-		if (r < 0) {
-			free(h);
-			return r;
-		}
+	}
+	if (r < 0) {
+		free(h);
+		return r;
 	}
 	*ret_fh = (uint64_t)(uintptr_t)h;
 	return 0;
@@ -809,6 +854,7 @@ static void zip_release(struct fl_tree *tree, uint64_t node, uint64_t fh)
 	if (!h)
 		return;
 	fl_inflate_cursor_free(h->cur);
+	fl_zip_other_cursor_free(h->ocur);
 	free(h);
 }
 
@@ -868,6 +914,7 @@ static void zip_destroy(struct fl_tree *tree)
 	free(t->children);
 	free(t->nodes);
 	free(t->names);
+	fl_zip_other_free(t->other);
 	fl_zipcd_free(t->cd);
 	if (t->fd >= 0)
 		close(t->fd);
@@ -906,6 +953,8 @@ int fl_zip_tree_open(int fd, const struct fl_tree_opts *opts, struct fl_tree **r
 	if (r < 0)
 		goto fail;
 	r = build(t, opts);
+	if (r == 0)
+		r = fl_zip_other_new(fd, t->cd, &t->other);
 	if (r < 0) {
 		fl_error_set(err, -r, "cannot build the zip tree: %s", strerror(-r));
 		goto fail;

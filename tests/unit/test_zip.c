@@ -2,7 +2,8 @@
 /*
  * Unit tests of the zip backend (fusefs/zip_tree.c, fusefs/zip_cd.c) through
  * the tree interface, on archives made at test time by zip, python3's zipfile
- * and zipapp, and on the pip wheel and commons-cli JAR Debian installs.
+ * and zipapp (bzip2 and lzma entries too), and on the pip wheel and
+ * commons-cli JAR Debian installs.
  * Damaged archives (truncated, bit-flipped) must fail cleanly, never crash.
  */
 #include <config.h>
@@ -22,6 +23,7 @@
 #include <unistd.h>
 
 #include "fusefs/zip_cd.h"
+#include "fusefs/zip_other.h"
 #include "fusefs/zip_tree.h"
 #include "tests/unit/helpers.h"
 
@@ -796,25 +798,336 @@ Test(zip, encrypted_entry_is_eacces)
 	fl_tree_free(t);
 }
 
-Test(zip, unsupported_method_is_eio)
+/* Payloads are written next to the archives so the test compares bytes it
+ * did not produce itself: text (compresses well) and bytes (mostly not). */
+static const char *py_methods =
+	"import zipfile, sys, random\n"
+	"d = sys.argv[1]\n"
+	"rnd = random.Random(7)\n"
+	"small = ''.join('line %d of bzip2 %d\\n' % (i, rnd.randrange(1000))\n"
+	"                for i in range(3000)).encode()\n"
+	"noise = bytes(rnd.randrange(256) for _ in range(70000))\n"
+	"big = b''.join(b'big %d %d\\n' % (i, rnd.randrange(10**6)) for i in range(330000))\n"
+	"assert len(big) > 4 << 20\n"
+	"for n, b in (('small', small), ('noise', noise), ('big', big)):\n"
+	"    open(d + '/p_' + n, 'wb').write(b)\n"
+	"with zipfile.ZipFile(d + '/meth.zip', 'w') as z:\n"
+	"    z.writestr('b.txt', small, compress_type=zipfile.ZIP_BZIP2)\n"
+	"    z.writestr('noise.bz2', noise, compress_type=zipfile.ZIP_BZIP2)\n"
+	"    z.writestr('empty.bz2', b'', compress_type=zipfile.ZIP_BZIP2)\n"
+	"    z.writestr('big.bz2', big, compress_type=zipfile.ZIP_BZIP2)\n"
+	"    z.writestr('l.txt', small, compress_type=zipfile.ZIP_LZMA)\n"
+	"    z.writestr('s.txt', small, compress_type=zipfile.ZIP_STORED)\n"
+	"    z.writestr('d.txt', small, compress_type=zipfile.ZIP_DEFLATED)\n"
+	"for i in z.infolist():\n"
+	"    want = {'b.txt': 12, 'noise.bz2': 12, 'empty.bz2': 12, 'big.bz2': 12,\n"
+	"            'l.txt': 14, 's.txt': 0, 'd.txt': 8}[i.filename]\n"
+	"    assert i.compress_type == want, i.filename\n";
+
+static char *payload(const char *name, size_t *ret_len)
+{
+	char path[PATH_MAX + 16];
+
+	snprintf(path, sizeof(path), "%s/p_%s", tmp, name);
+	return slurp(path, ret_len);
+}
+
+/* Open descriptors of this process; *ret_inherit counts those without
+ * FD_CLOEXEC. */
+static int count_fds(int *ret_inherit)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *de;
+	int n = 0, inherit = 0;
+
+	cr_assert_not_null(d);
+	while ((de = readdir(d))) {
+		int fd = atoi(de->d_name);
+
+		if (de->d_name[0] == '.' || fd == dirfd(d))
+			continue;
+		n++;
+		inherit += !(fcntl(fd, F_GETFD) & FD_CLOEXEC);
+	}
+	closedir(d);
+	*ret_inherit = inherit;
+	return n;
+}
+
+/* Every entry of meth.zip (or a copy with data in front) byte for byte. */
+static void assert_methods(const char *archive)
+{
+	size_t slen, nlen, blen;
+	char *small = payload("small", &slen), *noise = payload("noise", &nlen);
+	char *big = payload("big", &blen), buf[1000];
+	int inherit0, inherit1, fds0 = count_fds(&inherit0);
+	struct fl_tree *t = open_tree(archive);
+	uint64_t node, fh;
+
+	cr_assert_str_eq(listing(t, ""), "b.txt,big.bz2,d.txt,empty.bz2,l.txt,noise.bz2,s.txt");
+	cr_assert_eq(stat_of(t, "b.txt").st_size, (off_t)slen);
+	cr_assert_eq(stat_of(t, "big.bz2").st_size, (off_t)blen);
+	assert_content(t, "b.txt", small, slen);
+	assert_content(t, "b.txt", small, slen); /* again, from the cache */
+	assert_content(t, "noise.bz2", noise, nlen);
+	assert_content(t, "empty.bz2", "", 0);
+	assert_content(t, "big.bz2", big, blen);
+	assert_content(t, "s.txt", small, slen);
+	assert_content(t, "d.txt", small, slen);
+	if (fl_zip_other_supported(14)) {
+		assert_content(t, "l.txt", small, slen);
+	} else {
+		node = must_lookup(t, "l.txt");
+		cr_assert_eq(stat_of(t, "l.txt").st_size, (off_t)slen);
+		cr_assert_eq(t->ops->open(t, node, &fh), -EIO);
+		cr_assert_eq(t->ops->read(t, node, 0, buf, sizeof(buf), 0), -EIO);
+	}
+	/* The large entry streams: backwards and forwards on one handle, and
+	 * without a handle. */
+	node = must_lookup(t, "big.bz2");
+	cr_assert_eq(t->ops->open(t, node, &fh), 0);
+	cr_assert_eq(t->ops->read(t, node, fh, buf, sizeof(buf), blen - 10), 10);
+	cr_assert_eq(memcmp(buf, big + blen - 10, 10), 0);
+	cr_assert_eq(t->ops->read(t, node, fh, buf, sizeof(buf), blen), 0);
+	cr_assert_eq(t->ops->read(t, node, fh, buf, sizeof(buf), 123456), sizeof(buf));
+	cr_assert_eq(memcmp(buf, big + 123456, sizeof(buf)), 0);
+	cr_assert_eq(t->ops->read(t, node, fh, buf, sizeof(buf), 5), sizeof(buf));
+	cr_assert_eq(memcmp(buf, big + 5, sizeof(buf)), 0);
+	cr_assert_eq(t->ops->read(t, node, fh, buf, sizeof(buf), 3000000), sizeof(buf));
+	cr_assert_eq(memcmp(buf, big + 3000000, sizeof(buf)), 0);
+	t->ops->release(t, node, fh);
+	cr_assert_eq(t->ops->read(t, node, 0, buf, sizeof(buf), 4000000), sizeof(buf));
+	cr_assert_eq(memcmp(buf, big + 4000000, sizeof(buf)), 0);
+	/* libzip reads a close-on-exec duplicate of the archive descriptor. */
+	cr_assert_eq(count_fds(&inherit1), fds0 + 2);
+	cr_assert_eq(inherit1, inherit0);
+	fl_tree_free(t);
+	cr_assert_eq(count_fds(&inherit1), fds0, "the tree closes both");
+	free(small);
+	free(noise);
+	free(big);
+}
+
+Test(zip, bzip2_lzma_stored_deflated)
+{
+	struct fl_zipcd *cd;
+
+	cr_assert(fl_zip_other_supported(12), "libzip without bzip2 (Debian 12's has it)");
+	cr_assert_not(fl_zip_other_supported(0));
+	cr_assert_not(fl_zip_other_supported(8));
+	cr_assert_not(fl_zip_other_supported(99));
+	py(py_methods);
+	assert_methods("meth.zip");
+	/* Data in front, offsets not adjusted (libzip is told where the zip
+	 * starts) and adjusted by zip -A (absolute offsets). */
+	cr_assert_eq(fl_test_sh("cd '%s' && head -c 3000 /dev/urandom > stub && "
+				"cat stub meth.zip > sfx.zip && cp sfx.zip sfxA.zip && "
+				"zip -qA sfxA.zip", tmp), 0);
+	cd = read_cd("sfx.zip");
+	cr_assert_eq(cd->prefix, 3000);
+	fl_zipcd_free(cd);
+	cd = read_cd("sfxA.zip");
+	cr_assert_eq(cd->prefix, 0);
+	fl_zipcd_free(cd);
+	assert_methods("sfx.zip");
+	assert_methods("sfxA.zip");
+}
+
+Test(zip, unknown_method_is_eio)
 {
 	struct fl_tree *t;
 	uint64_t node, fh;
+	char buf[64];
 
-	py("import zipfile, sys\n"
-	   "with zipfile.ZipFile(sys.argv[1] + '/meth.zip', 'w') as z:\n"
-	   "    z.writestr('b.txt', 'bzip2 data ' * 50, compress_type=zipfile.ZIP_BZIP2)\n"
-	   "    z.writestr('l.txt', 'lzma data ' * 50, compress_type=zipfile.ZIP_LZMA)\n"
-	   "    z.writestr('ok.txt', 'fine', compress_type=zipfile.ZIP_DEFLATED)\n");
-	t = open_tree("meth.zip");
-	cr_assert_str_eq(listing(t, ""), "b.txt,l.txt,ok.txt");
-	cr_assert_eq(stat_of(t, "b.txt").st_size, 550);
-	node = must_lookup(t, "b.txt");
+	/* Method 99 (AES in WinZip's scheme, here without the encryption bit)
+	 * patched into both headers of a stored entry. */
+	py("import zipfile, sys, struct\n"
+	   "p = sys.argv[1] + '/m99.zip'\n"
+	   "with zipfile.ZipFile(p, 'w') as z:\n"
+	   "    z.writestr('u.txt', 'unknown method', compress_type=zipfile.ZIP_STORED)\n"
+	   "    z.writestr('ok.txt', 'fine', compress_type=zipfile.ZIP_DEFLATED)\n"
+	   "    info = z.getinfo('u.txt')\n"
+	   "b = bytearray(open(p, 'rb').read())\n"
+	   "lh = info.header_offset\n"
+	   "assert b[lh:lh + 4] == b'PK\\x03\\x04'\n"
+	   "b[lh + 8:lh + 10] = struct.pack('<H', 99)\n"
+	   "ch = b.index(b'PK\\x01\\x02')\n"
+	   "while b[ch + 46:ch + 51] != b'u.txt':\n"
+	   "    ch = b.index(b'PK\\x01\\x02', ch + 4)\n"
+	   "b[ch + 10:ch + 12] = struct.pack('<H', 99)\n"
+	   "open(p, 'wb').write(b)\n");
+	t = open_tree("m99.zip");
+	cr_assert_str_eq(listing(t, ""), "ok.txt,u.txt");
+	cr_assert_eq(stat_of(t, "u.txt").st_size, 14);
+	node = must_lookup(t, "u.txt");
 	cr_assert_eq(t->ops->open(t, node, &fh), -EIO);
-	node = must_lookup(t, "l.txt");
-	cr_assert_eq(t->ops->open(t, node, &fh), -EIO);
+	cr_assert_eq(t->ops->read(t, node, 0, buf, sizeof(buf), 0), -EIO);
 	assert_text(t, "ok.txt", "fine");
 	fl_tree_free(t);
+}
+
+Test(zip, archive_libzip_refuses_is_eio)
+{
+	struct fl_tree *t;
+	uint64_t node, fh;
+	char buf[64];
+	int inherit, fds0 = count_fds(&inherit);
+
+	/* A malformed extra field: our reader lists the archive, libzip 1.7.3
+	 * calls it inconsistent, so only its bzip2 entries fail. */
+	py("import zipfile, sys\n"
+	   "with zipfile.ZipFile(sys.argv[1] + '/badx.zip', 'w') as z:\n"
+	   "    i = zipfile.ZipInfo('x.bz2')\n"
+	   "    i.compress_type = zipfile.ZIP_BZIP2\n"
+	   "    i.extra = b'\\x99\\x99\\x10\\x00ab'\n"
+	   "    z.writestr(i, b'x' * 100)\n"
+	   "    z.writestr('y.bz2', b'y' * 100, compress_type=zipfile.ZIP_BZIP2)\n"
+	   "    z.writestr('d.txt', 'deflated', compress_type=zipfile.ZIP_DEFLATED)\n");
+	t = open_tree("badx.zip");
+	cr_assert_str_eq(listing(t, ""), "d.txt,x.bz2,y.bz2");
+	node = must_lookup(t, "y.bz2");
+	cr_assert_eq(t->ops->open(t, node, &fh), 0);
+	cr_assert_eq(t->ops->read(t, node, fh, buf, sizeof(buf), 0), -EIO);
+	cr_assert_eq(t->ops->read(t, node, fh, buf, sizeof(buf), 0), -EIO);
+	t->ops->release(t, node, fh);
+	cr_assert_eq(t->ops->read(t, must_lookup(t, "x.bz2"), 0, buf, sizeof(buf), 0), -EIO);
+	assert_text(t, "d.txt", "deflated");
+	fl_tree_free(t);
+	cr_assert_eq(count_fds(&inherit), fds0, "the refused duplicate is closed");
+}
+
+/* Damage meth.zip's bzip2 entries: payload bytes, then the CRC in both
+ * headers (the data decodes but is not what the directory promised). */
+static const char *py_damage =
+	"import zipfile, sys, struct\n"
+	"d = sys.argv[1]\n"
+	"src = open(d + '/meth.zip', 'rb').read()\n"
+	"def data_off(b, info):\n"
+	"    lh = info.header_offset\n"
+	"    n, x = struct.unpack('<HH', b[lh + 26:lh + 30])\n"
+	"    return lh + 30 + n + x\n"
+	"z = zipfile.ZipFile(d + '/meth.zip')\n"
+	"b = bytearray(src)\n"
+	"for name in ('b.txt', 'big.bz2'):\n"
+	"    i = z.getinfo(name)\n"
+	"    o = data_off(b, i) + i.compress_size // 2\n"
+	"    b[o:o + 8] = bytes(x ^ 0x5a for x in b[o:o + 8])\n"
+	"open(d + '/flip.zip', 'wb').write(b)\n"
+	"b = bytearray(src)\n"
+	"for name in ('b.txt', 'big.bz2'):\n"
+	"    i = z.getinfo(name)\n"
+	"    crc = struct.pack('<I', i.CRC ^ 1)\n"
+	"    b[i.header_offset + 14:i.header_offset + 18] = crc\n"
+	"    ch = b.index(b'PK\\x01\\x02', z.start_dir)\n"
+	"    while b[ch + 46:ch + 46 + len(name)] != name.encode():\n"
+	"        ch = b.index(b'PK\\x01\\x02', ch + 4)\n"
+	"    b[ch + 16:ch + 20] = crc\n"
+	"open(d + '/crc.zip', 'wb').write(b)\n"
+	"try:\n"
+	"    zipfile.ZipFile(d + '/crc.zip').read('b.txt')\n"
+	"    raise SystemExit('python read a bad CRC')\n"
+	"except zipfile.BadZipFile:\n"
+	"    pass\n";
+
+static void assert_damaged(const char *archive)
+{
+	struct fl_tree *t = open_tree(archive);
+	uint64_t node, fh;
+	char *buf = NULL, small[100];
+	size_t len, blen;
+	char *noise = payload("noise", &len), *big = payload("big", &blen);
+
+	cr_assert_eq(read_all(t, must_lookup(t, "b.txt"), &buf), -EIO, "%s", archive);
+	cr_assert_eq(read_all(t, must_lookup(t, "b.txt"), &buf), -EIO, "not cached");
+	cr_assert_eq(read_all(t, must_lookup(t, "big.bz2"), &buf), -EIO, "%s", archive);
+	node = must_lookup(t, "big.bz2");
+	cr_assert_eq(t->ops->open(t, node, &fh), 0);
+	/* Before the damage: fine; across it: EIO, each time. */
+	cr_assert_eq(t->ops->read(t, node, fh, small, sizeof(small), 0), sizeof(small));
+	cr_assert_eq(memcmp(small, big, sizeof(small)), 0);
+	cr_assert_eq(t->ops->read(t, node, fh, small, sizeof(small), blen - 100), -EIO);
+	cr_assert_eq(t->ops->read(t, node, fh, small, sizeof(small), blen - 100), -EIO);
+	t->ops->release(t, node, fh);
+	/* The intact entries of the same archive still read. */
+	assert_content(t, "noise.bz2", noise, len);
+	assert_text(t, "empty.bz2", "");
+	free(noise);
+	free(big);
+	fl_tree_free(t);
+}
+
+Test(zip, damaged_bzip2_is_eio)
+{
+	py(py_methods);
+	py(py_damage);
+	assert_damaged("flip.zip");
+	assert_damaged("crc.zip");
+}
+
+struct bz_reader {
+	struct fl_tree *t;
+	const char *small, *big;
+	size_t slen, blen;
+	int bad;
+};
+
+/* Interleave chunked reads of the large bzip2 entry (its own cursor) with
+ * whole reads of the small ones (the cache): all on one zip_t. */
+static void *bz_reader_main(void *arg)
+{
+	struct bz_reader *r = arg;
+	uint64_t node = 0, fh = 0, off = 0;
+	char buf[65536];
+
+	if (r->t->ops->lookup(r->t, FL_TREE_ROOT, "big.bz2", &node) < 0 ||
+	    r->t->ops->open(r->t, node, &fh) < 0) {
+		r->bad++;
+		return NULL;
+	}
+	for (int i = 0; off < r->blen; i++) {
+		ssize_t n = r->t->ops->read(r->t, node, fh, buf, sizeof(buf), off);
+		char *s = NULL;
+		uint64_t sn;
+
+		if (n <= 0 || memcmp(buf, r->big + off, (size_t)n) != 0) {
+			r->bad++;
+			break;
+		}
+		off += (uint64_t)n;
+		if (i % 8 == 0 && (r->t->ops->lookup(r->t, FL_TREE_ROOT, "b.txt", &sn) < 0 ||
+				   read_all(r->t, sn, &s) != (ssize_t)r->slen ||
+				   memcmp(s, r->small, r->slen) != 0))
+			r->bad++;
+		free(s);
+	}
+	r->t->ops->release(r->t, node, fh);
+	return NULL;
+}
+
+Test(zip, concurrent_bzip2_reads)
+{
+	struct bz_reader rd[4];
+	pthread_t th[4];
+	struct fl_tree *t;
+	size_t slen, blen;
+	char *small, *big;
+
+	py(py_methods);
+	small = payload("small", &slen);
+	big = payload("big", &blen);
+	t = open_tree("meth.zip");
+	for (int i = 0; i < 4; i++) {
+		rd[i] = (struct bz_reader){ .t = t, .small = small, .big = big, .slen = slen,
+					    .blen = blen };
+		cr_assert_eq(pthread_create(&th[i], NULL, bz_reader_main, &rd[i]), 0);
+	}
+	for (int i = 0; i < 4; i++) {
+		pthread_join(th[i], NULL);
+		cr_assert_eq(rd[i].bad, 0, "thread %d: %d bad reads", i, rd[i].bad);
+	}
+	fl_tree_free(t);
+	free(small);
+	free(big);
 }
 
 static bool walk_fill(void *ctx, const char *name, uint64_t node, const struct stat *st,

@@ -6,6 +6,7 @@
  */
 #include <config.h>
 
+#include <fcntl.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +29,59 @@ static bool file_exists(const char *path)
 	return stat(path, &st) == 0 && !S_ISDIR(st.st_mode);
 }
 
+/*
+ * In setuid mode the loader has already removed the variables it considers
+ * unsafe (LD_LIBRARY_PATH, TMPDIR, ...) from environ, but SPEC §2.2 wants the
+ * command to see the caller's whole environment.  The kernel still has the
+ * original block; /proc/self/environ is ours (non-dumpable, so root-owned,
+ * hence read with root fsids).  The result is only ever handed to the
+ * command's execve, after the privilege drop; fuselage itself never uses it.
+ */
+static char **original_environment(const struct fl_creds *c)
+{
+	size_t len = 0, cap = 1 << 16, n = 0;
+	char *buf = malloc(cap), **env;
+	ssize_t got;
+	int fd;
+
+	fl_priv_fs_root(c);
+	fd = open("/proc/self/environ", O_RDONLY | O_CLOEXEC);
+	fl_priv_fs_caller(c);
+	if (fd < 0 || !buf)
+		goto fail;
+	while ((got = read(fd, buf + len, cap - len - 1)) > 0) {
+		len += (size_t)got;
+		if (len + 1 == cap) {
+			char *bigger = cap < (64u << 20) ? realloc(buf, cap * 2) : NULL;
+
+			if (!bigger)
+				goto fail;
+			buf = bigger;
+			cap *= 2;
+		}
+	}
+	close(fd);
+	fd = -1;
+	if (got < 0)
+		goto fail;
+	buf[len] = '\0';
+	for (size_t i = 0; i < len; i++)
+		n += buf[i] == '\0';
+	env = calloc(n + 2, sizeof(*env));
+	if (!env)
+		goto fail;
+	n = 0;
+	for (size_t i = 0; i < len; i += strlen(buf + i) + 1)
+		if (strchr(buf + i, '='))
+			env[n++] = buf + i;
+	return env; /* buf lives as long as the process */
+fail:
+	if (fd >= 0)
+		close(fd);
+	free(buf);
+	return NULL;
+}
+
 /* The caller's environment, kept for the command; in setuid mode the process
  * itself then runs with an empty one. */
 static char **save_environment(const struct fl_creds *c)
@@ -35,6 +89,15 @@ static char **save_environment(const struct fl_creds *c)
 	size_t n = 0;
 	char **copy;
 
+	if (c->mode == FL_MODE_SETUID) {
+		copy = original_environment(c);
+		if (!copy)
+			return NULL;
+		environ = NULL;
+		clearenv();
+		setenv("PATH", "/usr/sbin:/usr/bin:/sbin:/bin", 1);
+		return copy;
+	}
 	while (environ && environ[n])
 		n++;
 	copy = calloc(n + 1, sizeof(*copy));
@@ -42,11 +105,6 @@ static char **save_environment(const struct fl_creds *c)
 		return NULL;
 	for (size_t i = 0; i < n; i++)
 		copy[i] = environ[i];
-	if (c->mode == FL_MODE_SETUID) {
-		environ = NULL;
-		clearenv();
-		setenv("PATH", "/usr/sbin:/usr/bin:/sbin:/bin", 1);
-	}
 	return copy;
 }
 

@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -78,6 +79,8 @@ static int add_mount(struct fl_options *o, enum fl_kind kind, const char *option
 }
 
 /* One option from getopt_long(); returns 0 or -EINVAL. */
+static int bad_option(const char *word, int c, struct fl_error *err);
+
 static int take_option(struct fl_options *o, int c, const char *bad, struct fl_error *err)
 {
 	switch (c) {
@@ -104,48 +107,95 @@ static int take_option(struct fl_options *o, int c, const char *bad, struct fl_e
 	case 'V':
 		o->version = true;
 		return 0;
-	case ':':
-		return fl_error_set(err, EINVAL, "option '%s' requires an argument", bad);
 	default:
-		return fl_error_set(err, EINVAL, "unrecognized option '%s'", bad);
+		return bad_option(bad, '?', err);
 	}
+}
+
+/* getopt_long() accepts unambiguous abbreviations ("--dyn" for
+ * "--dynamic-empty"); we do not, so that a future option can never silently
+ * change the meaning of an abbreviation.  Returns true when @word names
+ * option @idx in full. */
+static bool exact_long(const char *word, int idx)
+{
+	size_t len = strcspn(word + 2, "=");
+
+	return strncmp(word, "--", 2) == 0 && strlen(long_options[idx].name) == len &&
+	       strncmp(word + 2, long_options[idx].name, len) == 0;
+}
+
+/* Word the error for a word getopt_long() refused. */
+static int bad_option(const char *word, int c, struct fl_error *err)
+{
+	size_t len = strcspn(word, "=");
+
+	if (strncmp(word, "--", 2) != 0 && c == ':')
+		return fl_error_set(err, EINVAL, "option requires an argument -- '%c'", optopt);
+	if (strncmp(word, "--", 2) != 0)
+		return fl_error_set(err, EINVAL, "invalid option -- '%c'", optopt ? optopt : '?');
+	if (c == ':')
+		return fl_error_set(err, EINVAL, "option '%.*s' requires an argument", (int)len,
+				    word);
+	for (int i = 0; long_options[i].name; i++) {
+		if (long_options[i].has_arg == no_argument && word[len] == '=' &&
+		    exact_long(word, i))
+			return fl_error_set(err, EINVAL, "option '%.*s' doesn't allow an argument",
+					    (int)len, word);
+	}
+	return fl_error_set(err, EINVAL, "unrecognized option '%.*s'", (int)len, word);
+}
+
+static int check_command(struct fl_options *o, struct fl_error *err)
+{
+	if (o->help || o->version)
+		return 0;
+	if (o->ncommand == 0 && !o->run_path)
+		return fl_error_set(err, EINVAL, "no command given");
+	if (o->run_path && o->nmounts == 0)
+		return fl_error_set(err, EINVAL,
+				    "--run needs at least one archive option (--static)");
+	return 0;
 }
 
 int fl_options_parse(int argc, char **argv, struct fl_options *ret, struct fl_error *err)
 {
 	struct fl_options o = { 0 };
-	int c, r;
+	int c, idx, r = 0;
 
 	/* "+": stop at the first non-option, so the command's own options are
 	 * never taken as ours; ":" and opterr=0: we word the errors. */
 	optind = 0;
 	opterr = 0;
-	for (;;) {
+	while (r == 0) {
 		int prev = optind ? optind : 1;
+		const char *word = prev < argc ? argv[prev] : "";
 
-		c = getopt_long(argc, argv, "+:s:vhV", long_options, NULL);
+		idx = -1;
+		c = getopt_long(argc, argv, "+:s:vhV", long_options, &idx);
 		if (c == -1)
 			break;
-		r = take_option(&o, c, prev < argc ? argv[prev] : "", err);
-		if (r < 0) {
-			if (c == '?' && optopt)
-				fl_error_set(err, EINVAL, "invalid option -- '%c'", optopt);
-			fl_options_done(&o);
-			return r;
+		if (c == '?' || c == ':')
+			r = bad_option(word, c, err);
+		else if (idx >= 0 && !exact_long(word, idx))
+			r = bad_option(word, '?', err);
+		else
+			r = take_option(&o, c, word, err);
+		/* Every word after --run PATH (and an optional "--") is the
+		 * program's, even when it looks like an option. */
+		if (r == 0 && c == OPT_RUN) {
+			if (optind < argc && strcmp(argv[optind], "--") == 0)
+				optind++;
+			break;
 		}
 	}
-	o.command = argv + optind;
-	o.ncommand = argc - optind;
-	if (!o.help && !o.version) {
-		if (o.ncommand == 0 && !o.run_path) {
-			fl_options_done(&o);
-			return fl_error_set(err, EINVAL, "no command given");
-		}
-		if (o.run_path && o.nmounts == 0) {
-			fl_options_done(&o);
-			return fl_error_set(err, EINVAL,
-					    "--run needs at least one archive option (--static)");
-		}
+	if (r == 0) {
+		o.command = argv + optind;
+		o.ncommand = argc - optind;
+		r = check_command(&o, err);
+	}
+	if (r < 0) {
+		fl_options_done(&o);
+		return r;
 	}
 	*ret = o;
 	return 0;

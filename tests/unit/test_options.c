@@ -175,3 +175,59 @@ Test(options, dynamic_empty_kind)
 	cr_assert_eq(o.mounts[0].kind, FL_KIND_DYNAMIC_EMPTY);
 	fl_options_done(&o);
 }
+
+Test(options, value_for_flag_option)
+{
+	char *v[] = { "fuselage", "--map-root=yes", "true", NULL };
+	struct fl_options o;
+	struct fl_error e = { 0 };
+
+	cr_assert_eq(parse(3, v, &o, &e), -EINVAL);
+	cr_assert_str_eq(e.msg, "option '--map-root' doesn't allow an argument");
+}
+
+Test(options, abbreviations_refused)
+{
+	char *v[] = { "fuselage", "--dynamic=x.zip", "true", NULL };
+	char *w[] = { "fuselage", "--stat", "x.zip", "true", NULL };
+	struct fl_options o;
+	struct fl_error e = { 0 };
+
+	cr_assert_eq(parse(3, v, &o, &e), -EINVAL);
+	cr_assert_str_eq(e.msg, "unrecognized option '--dynamic'");
+	cr_assert_eq(parse(4, w, &o, &e), -EINVAL);
+	cr_assert_str_eq(e.msg, "unrecognized option '--stat'");
+}
+
+Test(options, words_after_run_path_are_the_programs)
+{
+	char *v[] = { "fuselage", "-s", "a.zip", "--run", "bin/x", "-v", "--static=y", NULL };
+	char *w[] = { "fuselage", "-s", "a.zip", "--run=bin/x", "--", "--", "-v", NULL };
+	struct fl_options o;
+	struct fl_error e = { 0 };
+
+	cr_assert_eq(parse(7, v, &o, &e), 0, "%s", e.msg);
+	cr_assert_not(o.verbose);
+	cr_assert_eq(o.nmounts, 1);
+	cr_assert_eq(o.ncommand, 2);
+	cr_assert_str_eq(o.command[0], "-v");
+	cr_assert_str_eq(o.command[1], "--static=y");
+	fl_options_done(&o);
+	cr_assert_eq(parse(7, w, &o, &e), 0, "%s", e.msg);
+	cr_assert_eq(o.ncommand, 2);
+	cr_assert_str_eq(o.command[0], "--");
+	fl_options_done(&o);
+}
+
+Test(options, missing_arguments_worded)
+{
+	char *v[] = { "fuselage", "--run", NULL };
+	char *w[] = { "fuselage", "-s", NULL };
+	struct fl_options o;
+	struct fl_error e = { 0 };
+
+	cr_assert_eq(parse(2, v, &o, &e), -EINVAL);
+	cr_assert_str_eq(e.msg, "option '--run' requires an argument");
+	cr_assert_eq(parse(2, w, &o, &e), -EINVAL);
+	cr_assert_str_eq(e.msg, "option requires an argument -- 's'");
+}

@@ -1,0 +1,288 @@
+# SPDX-License-Identifier: MIT
+#
+# LOG_COMPILER for the functional scenarios (tests/func/t-*.sh): runs ONE
+# scenario in every privilege mode this machine allows, each as a separate
+# sub-run with its own header, fresh temp dir and clean environment:
+#
+#   root    make check runs as root: the scenario runs as root
+#   user    as the unprivileged test user (user namespaces); when make check
+#           itself runs as a non-root user, as that user
+#   setuid  as the test user, against a root:root 4755 copy of fuselage
+#
+# Exit: 0 all runnable modes passed, 1 any failed, 77 every mode skipped.
+# A mode that cannot run is a skip with a reason; with FL_TEST_STRICT=1 (CI)
+# every skip is a failure, except a scenario's own "not applicable in this
+# mode" (lib.sh fl_only_modes / not_applicable), which never hides a tool.
+#
+# Knobs (environment): FL_TEST_USER (default fltest), FL_MODES (subset of
+# "root user setuid"), FL_TEST_TIMEOUT (seconds per mode, default 900),
+# FL_TEST_TMPBASE (where temp dirs go, default /tmp; must be reachable by the
+# test user), FL_SETUID_DIR (root-owned dir for the setuid copy, default
+# $FL_BUILDDIR/tests/func/setuid), FL_TEST_STRICT.
+#
+# This file is run by $(SHELL), which may be dash: re-exec with bash.
+if [ -z "${BASH_VERSION:-}" ]; then
+	exec bash "$0" "$@"
+fi
+set -u
+
+if [ $# -lt 1 ]; then
+	echo "usage: driver.sh tests/func/t-NAME.sh" >&2
+	exit 99
+fi
+case "$1" in
+/*) script=$1 ;;
+*) script=$(cd "$(dirname "$1")" && pwd)/$(basename "$1") ;;
+esac
+name=$(basename "$script")
+if [ ! -r "$script" ]; then
+	echo "driver: cannot read $script" >&2
+	exit 99
+fi
+
+: "${FL_SRCDIR:=$(cd "$(dirname "$script")/../.." && pwd)}"
+: "${FL_BUILDDIR:=$(pwd)}"
+: "${FUSELAGE:=$FL_BUILDDIR/fuselage}"
+: "${MKSQUASHFS:=$(command -v mksquashfs || echo /usr/bin/mksquashfs)}"
+: "${FL_TEST_USER:=fltest}"
+: "${FL_MODES:=root user setuid}"
+: "${FL_TEST_TIMEOUT:=900}"
+: "${FL_TEST_TMPBASE:=/tmp}"
+: "${FL_TEST_STRICT:=0}"
+: "${FL_SETUID_DIR:=$FL_BUILDDIR/tests/func/setuid}"
+case "$FUSELAGE" in /*) ;; *) FUSELAGE=$(pwd)/$FUSELAGE ;; esac
+
+STD_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+me=$(id -u)
+
+if [ ! -x "$FUSELAGE" ]; then
+	echo "driver: $FUSELAGE is not built" >&2
+	exit 99
+fi
+
+# as_user CMD...: run CMD as the test user (only called when we are root).
+as_user()
+{
+	if command -v runuser >/dev/null 2>&1; then
+		runuser -u "$FL_TEST_USER" -- "$@"
+	else
+		setpriv --reuid="$FL_TEST_USER" --regid="$FL_TEST_USER" --init-groups -- "$@"
+	fi
+}
+
+# The modes' preconditions.  Each prints nothing and returns 0 when the mode
+# can run, or prints the reason it cannot.
+check_fuse_for()
+{
+	# $1: "self" or "user"
+	if [ ! -c /dev/fuse ]; then
+		echo "/dev/fuse does not exist"
+		return 1
+	fi
+	if [ "$1" = user ]; then
+		local perm
+		perm=$(stat -c %a /dev/fuse)
+		if [ "$perm" != 666 ]; then
+			echo "/dev/fuse is mode $perm, not 0666 (chmod 0666 /dev/fuse)"
+			return 1
+		fi
+	fi
+	return 0
+}
+
+check_test_user()
+{
+	if ! id -u "$FL_TEST_USER" >/dev/null 2>&1; then
+		echo "no test user '$FL_TEST_USER' (create it, or set FL_TEST_USER)"
+		return 1
+	fi
+	if ! as_user test -x "$FUSELAGE" -a -r "$script" -a -r "$FL_SRCDIR/tests/func/lib.sh"; then
+		echo "the test user '$FL_TEST_USER' cannot read the source and build trees" \
+			"(make every directory above them world-searchable)"
+		return 1
+	fi
+	if ! as_user test -w "$FL_TEST_TMPBASE" -a -x "$FL_TEST_TMPBASE"; then
+		echo "the test user cannot write $FL_TEST_TMPBASE (set FL_TEST_TMPBASE)"
+		return 1
+	fi
+	return 0
+}
+
+check_userns()
+{
+	# $@: how to run a command as the unprivileged user
+	if ! "$@" unshare --user --mount true >/dev/null 2>&1; then
+		echo "user namespaces are disabled for unprivileged users (unshare --user fails)"
+		return 1
+	fi
+	return 0
+}
+
+# The setuid copy: made once per binary (re-made when the binary changed),
+# under a lock, published with rename(2) so that parallel scenarios never see
+# a half-written or not-yet-setuid file.
+make_setuid_copy()
+{
+	local dir=$FL_SETUID_DIR opts
+	mkdir -p "$dir" || { echo "cannot create $dir"; return 1; }
+	chown root:root "$dir" && chmod 0755 "$dir" || { echo "cannot own $dir"; return 1; }
+	opts=$(findmnt -n -o OPTIONS -T "$dir" 2>/dev/null)
+	case ",$opts," in
+	*,nosuid,*)
+		echo "$dir is on a nosuid filesystem (set FL_SETUID_DIR)"
+		return 1
+		;;
+	esac
+	(
+		flock 9 || exit 1
+		if ! cmp -s "$FUSELAGE" "$dir/fuselage" || [ ! -u "$dir/fuselage" ] ||
+			[ "$(stat -c %u:%g "$dir/fuselage")" != 0:0 ]; then
+			rm -f "$dir/fuselage.new"
+			cp "$FUSELAGE" "$dir/fuselage.new" &&
+				chown root:root "$dir/fuselage.new" &&
+				chmod 4755 "$dir/fuselage.new" &&
+				mv -f "$dir/fuselage.new" "$dir/fuselage" || exit 1
+		fi
+	) 9>"$dir/.lock" || { echo "cannot make the setuid copy in $dir"; return 1; }
+	if ! as_user test -x "$dir/fuselage"; then
+		echo "the test user cannot reach $dir/fuselage"
+		return 1
+	fi
+	return 0
+}
+
+# mode_reason MODE: print why MODE cannot run here (empty: it can).
+mode_reason()
+{
+	case "$1" in
+	root)
+		[ "$me" = 0 ] || { echo "make check is not running as root"; return; }
+		check_fuse_for self || return
+		;;
+	user)
+		if [ "$me" = 0 ]; then
+			check_test_user || return
+			check_fuse_for user || return
+			check_userns as_user || return
+		else
+			check_fuse_for user || return
+			check_userns env || return
+		fi
+		;;
+	setuid)
+		[ "$me" = 0 ] || {
+			echo "make check is not running as root (needed to make a setuid-root copy)"
+			return
+		}
+		check_fuse_for self || return
+		check_test_user || return
+		make_setuid_copy || return
+		;;
+	*)
+		echo "unknown mode '$1'"
+		;;
+	esac
+}
+
+# run_mode MODE TMP: run the scenario; returns its exit status.
+run_mode()
+{
+	local mode=$1 tmp=$2 bin=$FUSELAGE user home
+	[ "$mode" = setuid ] && bin=$FL_SETUID_DIR/fuselage
+	if [ "$mode" = root ] || [ "$me" != 0 ]; then
+		user=$(id -un)
+		home=$(getent passwd "$user" | cut -d: -f6)
+	else
+		user=$FL_TEST_USER
+		home=$(getent passwd "$user" | cut -d: -f6)
+		chown "$user:" "$tmp"
+	fi
+	local env=(env -i "HOME=$home" "USER=$user" "LOGNAME=$user" "PATH=$STD_PATH"
+		"LANG=C.UTF-8" "SHELL=/bin/sh" "TMPDIR=$tmp"
+		"FUSELAGE=$bin" "FL_MODE=$mode" "FL_SRCDIR=$FL_SRCDIR"
+		"FL_BUILDDIR=$FL_BUILDDIR" "FL_TEST_TMP=$tmp" "MKSQUASHFS=$MKSQUASHFS"
+		"FL_TEST_STRICT=$FL_TEST_STRICT" "FL_TEST_USER=$FL_TEST_USER"
+		timeout -k 10 "$FL_TEST_TIMEOUT" bash "$script")
+	if [ "$me" = 0 ] && [ "$mode" != root ]; then
+		(cd "$tmp" && as_user "${env[@]}")
+	else
+		(cd "$tmp" && "${env[@]}")
+	fi
+}
+
+declare -a summary=()
+npass=0 nfail=0 nskip=0
+for mode in $FL_MODES; do
+	echo "=================================================================="
+	echo "== $name  [mode: $mode]"
+	echo "=================================================================="
+	reason=$(mode_reason "$mode")
+	if [ -n "$reason" ]; then
+		if [ "$FL_TEST_STRICT" = 1 ]; then
+			echo "-- $name [$mode]: FAIL (FL_TEST_STRICT=1 and the mode cannot run: $reason)"
+			summary+=("$mode: FAIL (cannot run: $reason)")
+			nfail=$((nfail + 1))
+		else
+			echo "-- $name [$mode]: SKIP ($reason)"
+			summary+=("$mode: SKIP ($reason)")
+			nskip=$((nskip + 1))
+		fi
+		continue
+	fi
+	tmp=$(mktemp -d "$FL_TEST_TMPBASE/fl-func.XXXXXX") || exit 99
+	chmod 0755 "$tmp"
+	start=$(date +%s)
+	run_mode "$mode" "$tmp"
+	rc=$?
+	secs=$(($(date +%s) - start))
+	na=
+	[ -f "$tmp/.fl-not-applicable" ] && na=$(head -n 1 "$tmp/.fl-not-applicable")
+	skipwhy=
+	[ -f "$tmp/.fl-skip" ] && skipwhy=$(head -n 1 "$tmp/.fl-skip")
+	rm -rf "$tmp"
+	case $rc in
+	0)
+		echo "-- $name [$mode]: PASS (${secs}s)"
+		summary+=("$mode: PASS")
+		npass=$((npass + 1))
+		;;
+	77)
+		if [ -n "$na" ]; then
+			echo "-- $name [$mode]: NOT APPLICABLE ($na)"
+			summary+=("$mode: n/a ($na)")
+			nskip=$((nskip + 1))
+		elif [ "$FL_TEST_STRICT" = 1 ]; then
+			echo "-- $name [$mode]: FAIL (skipped under FL_TEST_STRICT=1: ${skipwhy:-no reason given})"
+			summary+=("$mode: FAIL (skipped: ${skipwhy:-no reason given})")
+			nfail=$((nfail + 1))
+		else
+			echo "-- $name [$mode]: SKIP (${skipwhy:-no reason given})"
+			summary+=("$mode: SKIP (${skipwhy:-no reason given})")
+			nskip=$((nskip + 1))
+		fi
+		;;
+	124 | 137)
+		echo "-- $name [$mode]: FAIL (timed out after ${FL_TEST_TIMEOUT}s)"
+		summary+=("$mode: FAIL (timeout)")
+		nfail=$((nfail + 1))
+		;;
+	*)
+		echo "-- $name [$mode]: FAIL (exit status $rc, ${secs}s)"
+		summary+=("$mode: FAIL (status $rc)")
+		nfail=$((nfail + 1))
+		;;
+	esac
+done
+
+echo "=================================================================="
+echo "== $name summary:"
+for s in "${summary[@]}"; do
+	echo "==   $s"
+done
+if [ "$nfail" -gt 0 ]; then
+	exit 1
+fi
+if [ "$npass" -eq 0 ]; then
+	exit 77
+fi
+exit 0

@@ -37,7 +37,7 @@ fl_run --dynamic-empty=w1 --dynamic-empty w2 sh -c 'ls "$FUSELAGE_DYNAMIC"; touc
 assert_eq "--dynamic-empty=N and --dynamic-empty N" "w1
 w2
 written" "$FL_OUT"
-fl_run --run=a/bin/prog -s a.zip
+fl_run -s a.zip --run=a/bin/prog
 assert_ok "--run=PATH works"
 assert_match "--run=PATH runs the program" 'argv0=.*/a/bin/prog' "$FL_OUT"
 fl_run -s a.zip --run a/bin/prog

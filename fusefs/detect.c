@@ -1,25 +1,37 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Format detection (see detect.h).  Reads at most the first 64 bytes and the
- * last 64 KiB + 22 bytes of the file; trusts nothing it reads.
+ * Format detection (see detect.h).  Reads at most the first 4 KiB, the last
+ * 64 KiB + 22 bytes, and for ELF files their headers (elf.c); trusts nothing
+ * it reads and allocates nothing in proportion to what it reads.
  */
 #include <config.h>
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fusefs/b64.h"
 #include "fusefs/detect.h"
+#include "fusefs/elf.h"
 
-#define EOCD_SIZE 22
+#define EOCD_SIZE   22
 #define EOCD_SEARCH (65535 + EOCD_SIZE)
+#define HEAD_SIZE   4096 /* what is looked at for base64 */
 
 const char *fl_format_name(enum fl_format f)
 {
-	return f == FL_FORMAT_SQFS ? "squashfs" : "zip";
+	switch (f) {
+	case FL_FORMAT_SQFS:
+		return "squashfs";
+	case FL_FORMAT_BASE64:
+		return "base64";
+	default:
+		return "zip";
+	}
 }
 
 static int read_at(int fd, void *buf, size_t len, uint64_t off, size_t *ret_len)
@@ -73,18 +85,81 @@ static int has_eocd(int fd, uint64_t size, bool *ret)
 	return r;
 }
 
-int fl_detect(int fd, struct fl_detected *ret, struct fl_error *err)
+/* A regular file's size, or a block device's. */
+static int file_size(int fd, uint64_t *ret, struct fl_error *err)
 {
-	unsigned char head[64];
 	struct stat st;
+	off_t end;
+
+	if (fstat(fd, &st) < 0)
+		return fl_error_set(err, errno, "%s", strerror(errno));
+	if (S_ISREG(st.st_mode)) {
+		*ret = (uint64_t)st.st_size;
+		return 0;
+	}
+	if (!S_ISBLK(st.st_mode))
+		return fl_error_set(err, EINVAL, "not a regular file");
+	end = lseek(fd, 0, SEEK_END);
+	if (end < 0)
+		return fl_error_set(err, errno, "%s", strerror(errno));
+	*ret = (uint64_t)end;
+	return 0;
+}
+
+/*
+ * An ELF file: squashfs at the extent rule's offset, else (a self-extracting
+ * zip with an ELF stub) a zip end record at the end, else the ELF's error.
+ */
+static int detect_elf(int fd, uint64_t size, struct fl_detected *ret, struct fl_error *err)
+{
+	struct fl_error elf_err = { 0 };
+	unsigned char magic[4];
+	uint64_t off;
+	size_t got = 0;
+	bool eocd;
+	int r;
+
+	r = fl_elf_image_offset(fd, size, &off, &elf_err);
+	if (r == 0) {
+		r = read_at(fd, magic, sizeof(magic), off, &got);
+		if (r < 0)
+			return fl_error_set(err, -r, "cannot read: %s", strerror(-r));
+		if (got == sizeof(magic) && memcmp(magic, "hsqs", 4) == 0) {
+			*ret = (struct fl_detected){ .format = FL_FORMAT_SQFS,
+						     .offset = off,
+						     .elf = true };
+			return 0;
+		}
+		fl_error_set(&elf_err, EINVAL, "ELF file with no squashfs image at offset %" PRIu64,
+			     off);
+	} else if (r != -EINVAL) {
+		if (err)
+			*err = elf_err;
+		return r;
+	}
+	r = has_eocd(fd, size, &eocd);
+	if (r < 0)
+		return fl_error_set(err, -r, "cannot read: %s", strerror(-r));
+	if (eocd) {
+		*ret = (struct fl_detected){ .format = FL_FORMAT_ZIP, .offset = 0 };
+		return 0;
+	}
+	if (err)
+		*err = elf_err;
+	return -elf_err.errnum;
+}
+
+static int detect(int fd, bool decoded, struct fl_detected *ret, struct fl_error *err)
+{
+	unsigned char head[HEAD_SIZE];
+	uint64_t size = 0;
 	size_t got;
 	bool eocd;
 	int r;
 
-	if (fstat(fd, &st) < 0)
-		return fl_error_set(err, errno, "%s", strerror(errno));
-	if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode))
-		return fl_error_set(err, EINVAL, "not a regular file");
+	r = file_size(fd, &size, err);
+	if (r < 0)
+		return r;
 	r = read_at(fd, head, sizeof(head), 0, &got);
 	if (r < 0)
 		return fl_error_set(err, -r, "cannot read: %s", strerror(-r));
@@ -96,16 +171,45 @@ int fl_detect(int fd, struct fl_detected *ret, struct fl_error *err)
 		*ret = (struct fl_detected){ .format = FL_FORMAT_ZIP, .offset = 0 };
 		return 0;
 	}
-	r = has_eocd(fd, (uint64_t)st.st_size, &eocd);
+	if (fl_elf_is_elf(head, got)) {
+		r = detect_elf(fd, size, ret, err);
+		if (r < 0 && decoded)
+			fl_error_prefix(err, "decoded from base64");
+		return r;
+	}
+	r = has_eocd(fd, size, &eocd);
 	if (r < 0)
 		return fl_error_set(err, -r, "cannot read: %s", strerror(-r));
 	if (eocd) {
 		*ret = (struct fl_detected){ .format = FL_FORMAT_ZIP, .offset = 0 };
 		return 0;
 	}
+	if (got > 0 && fl_b64_sniff(head, got, got == size, decoded)) {
+		if (decoded)
+			return fl_error_set(err, EINVAL,
+					    "base64 text that decodes to base64 text again (only "
+					    "one level of base64 is decoded)");
+		*ret = (struct fl_detected){ .format = FL_FORMAT_BASE64, .offset = 0 };
+		return 0;
+	}
+	if (decoded && got == 0)
+		return fl_error_set(err, EINVAL, "base64 text that decodes to nothing");
+	if (decoded)
+		return fl_error_set(err, EINVAL,
+				    "base64 text that decodes to something that is not an archive");
 	if (got == 0)
 		return fl_error_set(err, EINVAL, "empty file, not an archive");
 	return fl_error_set(err, EINVAL,
-			    "not a recognised archive (tried: squashfs and zip signatures at "
-			    "the start, a zip end record at the end)");
+			    "not a recognised archive (tried: squashfs, zip and ELF signatures at "
+			    "the start, a zip end record at the end, base64 text)");
+}
+
+int fl_detect(int fd, struct fl_detected *ret, struct fl_error *err)
+{
+	return detect(fd, false, ret, err);
+}
+
+int fl_detect_decoded(int fd, struct fl_detected *ret, struct fl_error *err)
+{
+	return detect(fd, true, ret, err);
 }

@@ -73,10 +73,8 @@ out:
 	return 0;
 }
 
-/* Open (creating if missing) directory @name in @dirfd as O_PATH, refusing
- * symlinks and directories not owned by the caller. */
-static int open_own_dir(const struct fl_creds *c, int dirfd, const char *name, const char *shown,
-			int *ret_fd, struct fl_error *err)
+int fl_layout_open_own_dir(const struct fl_creds *c, int dirfd, const char *name, const char *shown,
+			   int *ret_fd, struct fl_error *err)
 {
 	struct stat st;
 	int fd;
@@ -148,7 +146,8 @@ static int procdirs_root(struct fl_run *run, int home_fd, int *ret_fd, struct fl
 	_cleanup_close_ int fd = -1;
 	int root, r, m;
 
-	r = open_own_dir(run->creds, home_fd, "procdirs", "$FUSELAGE_HOME/procdirs", &fd, err);
+	r = fl_layout_open_own_dir(run->creds, home_fd, "procdirs", "$FUSELAGE_HOME/procdirs", &fd,
+				   err);
 	if (r < 0)
 		return r;
 	if (procdirs_is_ours(fd)) {
@@ -272,7 +271,7 @@ int fl_layout_build(struct fl_run *run, struct fl_error *err)
 	_cleanup_close_ int home_fd = -1, procfd = -1, fixed_fd = -1;
 	int r;
 
-	r = open_own_dir(run->creds, AT_FDCWD, run->home, run->home, &home_fd, err);
+	r = fl_layout_open_own_dir(run->creds, AT_FDCWD, run->home, run->home, &home_fd, err);
 	if (r < 0)
 		return fl_error_prefix(err, "$FUSELAGE_HOME");
 	r = procdirs_root(run, home_fd, &procfd, err);

@@ -19,6 +19,14 @@ int fl_layout_home_path(const struct fl_creds *c, char *const *env, char **ret_p
 			struct fl_error *err);
 
 /*
+ * fl_layout_open_own_dir() - open (creating it 0700 if missing) directory
+ * @name in @dirfd as an O_PATH descriptor, refusing symlinks and directories
+ * not owned by the caller (c->inner_uid).  @shown names it in messages.
+ */
+int fl_layout_open_own_dir(const struct fl_creds *c, int dirfd, const char *name, const char *shown,
+			   int *ret_fd, struct fl_error *err);
+
+/*
  * fl_layout_build() - inside the new namespace: check or create
  * $FUSELAGE_HOME and procdirs/ as the caller, mount the tmpfs over procdirs/
  * unless an enclosing run already did, mount this run's tmpfs on

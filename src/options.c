@@ -18,11 +18,13 @@ enum {
 	OPT_RUN = 0x100,
 	OPT_MAP_ROOT,
 	OPT_DYNAMIC_EMPTY,
+	OPT_CACHE_STATIC,
 };
 
 static const struct option long_options[] = {
 	{ "static", required_argument, NULL, 's' },
 	{ "dynamic-empty", required_argument, NULL, OPT_DYNAMIC_EMPTY },
+	{ "cache-static", no_argument, NULL, OPT_CACHE_STATIC },
 	{ "run", required_argument, NULL, OPT_RUN },
 	{ "map-root", no_argument, NULL, OPT_MAP_ROOT },
 	{ "verbose", no_argument, NULL, 'v' },
@@ -45,6 +47,8 @@ const char *fl_options_usage(void)
 	       "                              /run/fuselage/NAME for NAME=/run/fuselage/NAME\n"
 	       "     --dynamic-empty=NAME   an empty writable directory at $FUSELAGE_DYNAMIC/NAME\n"
 	       "                              or /run/fuselage/NAME\n"
+	       "     --cache-static         keep a squashfs copy of zip --static archives in\n"
+	       "                              $FUSELAGE_HOME/cache for faster later runs\n"
 	       "     --run PATH             run PATH found inside the archives\n"
 	       "     --map-root             unprivileged mode: appear as uid 0 inside\n"
 	       " -v, --verbose              say which mode and mounts were chosen, with timings\n"
@@ -97,6 +101,9 @@ static int take_option(struct fl_options *o, int c, const char *bad, struct fl_e
 		return 0;
 	case OPT_MAP_ROOT:
 		o->map_root = true;
+		return 0;
+	case OPT_CACHE_STATIC:
+		o->cache_static = true;
 		return 0;
 	case 'v':
 		o->verbose = true;

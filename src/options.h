@@ -33,6 +33,7 @@ struct fl_options {
 	const char *run_path;  /* --run PATH, or NULL */
 	bool verbose;
 	bool map_root;
+	bool cache_static;     /* --cache-static (SPEC §6) */
 	bool help;
 	bool version;
 	char **command;  /* NULL-terminated, points into argv; may be empty with --run */

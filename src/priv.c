@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <stdint.h>
 #include <linux/capability.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,7 +20,6 @@
 
 #include "src/priv.h"
 
-#define NOBODY 65534
 
 const char *fl_priv_mode_name(enum fl_mode mode)
 {
@@ -208,7 +208,7 @@ int fl_priv_drop_for_server(const struct fl_creds *c, struct fl_error *err)
 	case FL_MODE_ROOT:
 		/* The archives and /dev/fuse are already open; the parser needs no
 		 * identity at all, so it runs as nobody. */
-		r = become(NOBODY, NOBODY, NULL, 0, err);
+		r = become(FL_PRIV_NOBODY, FL_PRIV_NOBODY, NULL, 0, err);
 		break;
 	default:
 		r = drop_caps(err);
@@ -219,4 +219,91 @@ int fl_priv_drop_for_server(const struct fl_creds *c, struct fl_error *err)
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		return fl_error_set(err, errno, "no_new_privs: %s", strerror(errno));
 	return 0;
+}
+
+static int no_new_privs(struct fl_error *err)
+{
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		return fl_error_set(err, errno, "no_new_privs: %s", strerror(errno));
+	return 0;
+}
+
+int fl_priv_drop_to_caller(const struct fl_creds *c, struct fl_error *err)
+{
+	int r = 0;
+
+	switch (c->mode) {
+	case FL_MODE_SETUID:
+		/* The same drop as the server's: the caller's ids and groups,
+		 * verified.  Only the caller's own files are touched from here. */
+		r = become(c->uid, c->gid, c->groups, c->ngroups, err);
+		break;
+	case FL_MODE_ROOT:
+		/* The caller is root and the cache is root's own: stay root.
+		 * Helper programs drop further (fl_priv_drop_for_helper). */
+		break;
+	default:
+		r = drop_caps(err);
+		break;
+	}
+	return r < 0 ? r : no_new_privs(err);
+}
+
+/*
+ * Root mode's helper: nobody, holding only CAP_DAC_READ_SEARCH, as an ambient
+ * capability so that it survives the exec.  The archive's files appear owned
+ * by root (the caller) with the archive's modes, and default_permissions
+ * applies them: as plain nobody, mksquashfs would silently store a 0600 file
+ * as empty.  With this one capability it can read, but never write or own
+ * anything of root's; what it writes is the file it was lent (fd 3).
+ */
+static int become_reader(struct fl_error *err)
+{
+	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct data[2];
+	uint32_t bit = CAP_TO_MASK(CAP_DAC_READ_SEARCH);
+
+	if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0 || setgroups(0, NULL) < 0 ||
+	    setresgid(FL_PRIV_NOBODY, FL_PRIV_NOBODY, FL_PRIV_NOBODY) < 0 ||
+	    setresuid(FL_PRIV_NOBODY, FL_PRIV_NOBODY, FL_PRIV_NOBODY) < 0)
+		return fl_error_set(err, errno, "cannot become nobody: %s", strerror(errno));
+	memset(data, 0, sizeof(data));
+	data[CAP_TO_INDEX(CAP_DAC_READ_SEARCH)].effective = bit;
+	data[CAP_TO_INDEX(CAP_DAC_READ_SEARCH)].permitted = bit;
+	data[CAP_TO_INDEX(CAP_DAC_READ_SEARCH)].inheritable = bit;
+	if (syscall(SYS_capset, &hdr, data) < 0 || prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) < 0 ||
+	    prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, CAP_DAC_READ_SEARCH, 0, 0) < 0)
+		return fl_error_set(err, errno, "cannot keep only CAP_DAC_READ_SEARCH: %s",
+				    strerror(errno));
+	/* CAP_SETUID is gone with the rest: root cannot come back. */
+	if (setuid(0) == 0 || seteuid(0) == 0 || geteuid() != FL_PRIV_NOBODY)
+		return fl_error_set(err, EPERM, "privilege drop failed: root could be regained");
+	return 0;
+}
+
+int fl_priv_drop_for_helper(const struct fl_creds *c, struct fl_error *err)
+{
+	int r = 0;
+
+	switch (c->mode) {
+	case FL_MODE_ROOT:
+		/* SPEC §6/§7: no helper program ever runs as root. */
+		if (geteuid() == 0)
+			r = become_reader(err);
+		break;
+	case FL_MODE_SETUID:
+		/* Only valid after a full drop: refuse to exec with root. */
+		if (geteuid() == 0 || getuid() == 0)
+			r = fl_error_set(err, EPERM, "refusing to run a helper as root");
+		break;
+	default:
+		r = drop_caps(err);
+		break;
+	}
+	return r < 0 ? r : no_new_privs(err);
+}
+
+uid_t fl_priv_helper_uid(const struct fl_creds *c)
+{
+	return c->mode == FL_MODE_ROOT ? FL_PRIV_NOBODY : c->uid;
 }

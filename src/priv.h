@@ -20,6 +20,7 @@ enum fl_mode {
 };
 
 #define FL_MAX_GROUPS 65536
+#define FL_PRIV_NOBODY 65534  /* root mode: the server and helper programs run as this */
 
 struct fl_creds {
 	enum fl_mode mode;
@@ -62,6 +63,28 @@ int fl_priv_drop_for_command(const struct fl_creds *c, struct fl_error *err);
  * memory-safety bugs, so it must never hold privilege.
  */
 int fl_priv_drop_for_server(const struct fl_creds *c, struct fl_error *err);
+
+/*
+ * fl_priv_drop_to_caller() - for short-lived children that touch the caller's
+ * own files (the --cache-static lookup): setuid mode becomes exactly the
+ * caller, as fl_priv_drop_for_server(); root mode stays root (the caller is
+ * root, and root's cache belongs to root); unprivileged mode drops every
+ * capability.  Then no_new_privs.
+ */
+int fl_priv_drop_to_caller(const struct fl_creds *c, struct fl_error *err);
+
+/*
+ * fl_priv_drop_for_helper() - in a child about to exec a helper program
+ * (mksquashfs), which never runs as root: root mode becomes nobody holding
+ * only CAP_DAC_READ_SEARCH (ambient: it reads the served archive, whose
+ * files appear as root's, and nothing else of root's is writable); setuid
+ * mode must already have dropped (fl_priv_drop_for_command) and refuses
+ * otherwise; unprivileged mode drops every capability.  Then no_new_privs.
+ * fl_priv_helper_uid() - the uid the helper will run as, which must own any
+ * file it is to write through a descriptor.
+ */
+int fl_priv_drop_for_helper(const struct fl_creds *c, struct fl_error *err);
+uid_t fl_priv_helper_uid(const struct fl_creds *c);
 
 /*
  * fl_priv_fs_root() / fl_priv_fs_caller() - in setuid mode, switch the

@@ -2,9 +2,10 @@
 /*
  * One fuselage run as a sequence of named steps (see run.h):
  *
- *   open archives (as the caller) → namespace → layout → FUSE mounts →
- *   server (drops privilege first) → drop privilege → resolve --run →
- *   environment → keeper + command → status
+ *   open archives (as the caller) → namespace → layout → cache lookup →
+ *   FUSE mounts → server (drops privilege first) → drop privilege → cache
+ *   conversions → resolve --run → environment → keeper + command → status
+ *   → cache expiry (in the background)
  *
  * Setup is the only process that ever holds root in setuid mode, and it
  * drops it for good before the command exists.
@@ -19,6 +20,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "src/cache.h"
 #include "src/env.h"
 #include "src/layout.h"
 #include "src/ns.h"
@@ -138,6 +140,9 @@ static int setup(struct fl_run *run, int lifeline[2], struct fl_error *err)
 	r = fl_layout_build(run, err);
 	if (r < 0)
 		return r;
+	r = fl_cache_lookup(run, err);
+	if (r < 0)
+		return r;
 	r = mount_archives(run, err);
 	if (r < 0)
 		return r;
@@ -149,7 +154,32 @@ static int setup(struct fl_run *run, int lifeline[2], struct fl_error *err)
 	}
 	close_served(run);
 	fl_closep(&lifeline[0]);
-	return fl_priv_drop_for_command(run->creds, err);
+	r = fl_priv_drop_for_command(run->creds, err);
+	if (r < 0)
+		return r;
+	fl_cache_convert(run);
+	return 0;
+}
+
+/* FUSELAGE_CACHE_MAX_AGE_DAYS is read from the caller's own environment: in
+ * setuid mode it only tunes the reaper, which runs as the caller. */
+static void cache_settings(struct fl_run *run)
+{
+	const char *v = fl_env_get(run->env, "FUSELAGE_CACHE_MAX_AGE_DAYS");
+	bool invalid;
+
+	run->cache_max_age_days = fl_cache_max_age_days(v, &invalid);
+	if (invalid && run->opts->cache_static)
+		fl_verbose("FUSELAGE_CACHE_MAX_AGE_DAYS=%s is not a number of days; using %d", v,
+			   FL_CACHE_DEFAULT_MAX_AGE_DAYS);
+}
+
+/* The command's status is known: expire old cache entries, detached. */
+static void at_status(void *ctx)
+{
+	struct fl_run *run = ctx;
+
+	fl_cache_expire_start(run, run->cache_max_age_days);
 }
 
 static void run_done(struct fl_run *run)
@@ -169,7 +199,9 @@ int fl_run(const struct fl_options *opts, struct fl_creds *creds, char **env)
 {
 	struct fl_run run = { .opts = opts, .creds = creds, .env = env, .run_fd = -1 };
 	struct fl_error err = { 0 };
-	struct fl_command cmd = { .umask = creds->umask };
+	struct fl_command cmd = { .umask = creds->umask,
+				  .at_status = at_status,
+				  .at_status_ctx = &run };
 	int lifeline[2] = { -1, -1 };
 	char *run_path = NULL;
 	int status = 125;
@@ -192,6 +224,7 @@ int fl_run(const struct fl_options *opts, struct fl_creds *creds, char **env)
 		fprintf(stderr, "fuselage: %s\n", err.msg);
 		goto out;
 	}
+	cache_settings(&run);
 	fflush(stderr);
 	status = fl_supervise(&cmd, lifeline[1]);
 	lifeline[1] = -1;

@@ -20,6 +20,8 @@ struct fl_run_mount {
 	int target_fd;    /* O_PATH descriptor of that directory, in the namespace */
 	int archive_fd;   /* the archive, opened as the caller; -1 for directories */
 	int fuse_fd;      /* /dev/fuse descriptor; -1 until mounted */
+	char cache_key[17];  /* --cache-static: 16 hex digits, "" when not cached */
+	bool cache_convert;  /* --cache-static miss: convert after the server is ready */
 };
 
 struct fl_run {
@@ -30,6 +32,7 @@ struct fl_run {
 	char *procdir;            /* $FUSELAGE_HOME/procdirs/<pid> */
 	char *tmpdir, *static_dir, *dynamic_dir;  /* NULL when unused */
 	int run_fd;               /* root of this run's tmpfs */
+	long cache_max_age_days;  /* --cache-static expiry (FUSELAGE_CACHE_MAX_AGE_DAYS) */
 	struct fl_run_mount *mounts;  /* one per opts->mounts */
 	size_t nmounts;
 };

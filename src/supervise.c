@@ -237,6 +237,8 @@ int fl_supervise(const struct fl_command *cmd, int lifeline_wr)
 			break;
 		}
 	}
+	if (cmd->at_status)
+		cmd->at_status(cmd->at_status_ctx);
 	if (WIFEXITED(m.value))
 		return WEXITSTATUS(m.value);
 	if (WIFSIGNALED(m.value))

@@ -17,6 +17,10 @@ struct fl_command {
 	char **argv;        /* NULL-terminated; argv[0] as the command sees it */
 	char **env;         /* the command's environment */
 	mode_t umask;       /* the caller's umask */
+	/* Called once in the setup process when the command's status is known,
+	 * before fl_supervise() returns or re-raises its signal; may be NULL. */
+	void (*at_status)(void *ctx);
+	void *at_status_ctx;
 };
 
 /*

@@ -123,3 +123,20 @@ void fl_verbose(const char *fmt, ...)
 	va_end(ap);
 	fputc('\n', stderr);
 }
+
+bool fl_verbose_on(void)
+{
+	return verbose_on;
+}
+
+void fl_note(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("fuselage: note: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	fflush(stderr);
+}

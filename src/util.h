@@ -28,5 +28,10 @@ void fl_detach_stdio(void);
  * since fl_verbose_init(). */
 void fl_verbose_init(bool on);
 void fl_verbose(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+bool fl_verbose_on(void);
+
+/* One line "fuselage: note: ..." on stderr: something the user should know
+ * that does not stop the run (a fallback). */
+void fl_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 #endif

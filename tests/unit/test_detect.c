@@ -3,11 +3,16 @@
 #include <config.h>
 
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include "fusefs/archive.h"
+#include "fusefs/b64.h"
 #include "fusefs/detect.h"
 #include "tests/unit/helpers.h"
 
@@ -111,7 +116,8 @@ Test(detect, unrecognised_and_empty)
 
 	put("text", "just some text\n", 15);
 	cr_assert_eq(detect_file("text", &d, &e), -EINVAL);
-	cr_assert(strstr(e.msg, "not a recognised archive (tried:"), "%s", e.msg);
+	cr_assert_str_eq(e.msg, "not a recognised archive (tried: squashfs, zip and ELF signatures "
+				"at the start, a zip end record at the end, base64 text)");
 	put("empty", "", 0);
 	cr_assert_eq(detect_file("empty", &d, &e), -EINVAL);
 	cr_assert(strstr(e.msg, "empty file"), "%s", e.msg);
@@ -126,4 +132,179 @@ Test(detect, directory_refused)
 	cr_assert_eq(fl_detect(fd, &d, &e), -EINVAL);
 	cr_assert_str_eq(e.msg, "not a regular file");
 	close(fd);
+}
+
+/* Detect @name: it must be base64 text; decode it and detect the result. */
+static int detect_b64(const char *name, struct fl_detected *d, struct fl_error *e)
+{
+	char p[4200];
+	int fd, mfd, r;
+
+	snprintf(p, sizeof(p), "%s/%s", dir, name);
+	fd = fl_test_open(p);
+	r = fl_detect(fd, d, e);
+	cr_assert_eq(r, 0, "%s: %s", name, e->msg);
+	cr_assert_eq(d->format, FL_FORMAT_BASE64, "%s", name);
+	r = fl_b64_decode_fd(fd, &mfd, e);
+	close(fd);
+	if (r < 0)
+		return r;
+	r = fl_detect_decoded(mfd, d, e);
+	close(mfd);
+	return r;
+}
+
+static void need(const char *tool)
+{
+	if (!fl_test_have(tool))
+		cr_skip_test("%s not installed", tool);
+}
+
+/* Inputs in $dir: z.zip, front.zip (data in front), s.sqfs, app (ELF +
+ * squashfs), and base64 forms of each with herescript headers and CRLF. */
+static void make_inputs(void)
+{
+	need("zip");
+	need("mksquashfs");
+	need("base64");
+	cr_assert_eq(
+	    fl_test_sh("cd %s && mkdir -p t && echo hi > t/f && "
+		       "(cd t && zip -q ../z.zip f) && "
+		       "{ printf '#!/bin/sh\\necho launcher\\n'; cat z.zip; } > front.zip && "
+		       "mksquashfs t s.sqfs -noappend -quiet -no-progress >/dev/null && "
+		       "cp /bin/true app && truncate -s %%4096 app && cat s.sqfs >> app && "
+		       "for f in z.zip front.zip s.sqfs app; do "
+		       "{ printf '#!/usr/bin/env fuselage\\n#: payload\\n'; base64 -w 76 $f; "
+		       "printf '#: end\\n'; } > $f.b64; done && "
+		       "sed 's/$/\\r/' z.zip.b64 > crlf.b64 && base64 -w 0 s.sqfs > oneline.b64",
+		       dir),
+	    0);
+}
+
+Test(detect, base64_of_every_format)
+{
+	struct fl_detected d;
+	struct fl_error e = { 0 };
+	struct stat st;
+	char p[4200];
+
+	make_inputs();
+	cr_assert_eq(detect_b64("z.zip.b64", &d, &e), 0, "%s", e.msg);
+	cr_assert_eq(d.format, FL_FORMAT_ZIP);
+	cr_assert_eq(detect_b64("front.zip.b64", &d, &e), 0, "%s", e.msg);
+	cr_assert_eq(d.format, FL_FORMAT_ZIP);
+	cr_assert_eq(detect_b64("crlf.b64", &d, &e), 0, "%s", e.msg);
+	cr_assert_eq(d.format, FL_FORMAT_ZIP);
+	cr_assert_eq(detect_b64("s.sqfs.b64", &d, &e), 0, "%s", e.msg);
+	cr_assert_eq(d.format, FL_FORMAT_SQFS);
+	cr_assert_eq(d.offset, 0);
+	cr_assert_eq(detect_b64("oneline.b64", &d, &e), 0, "%s", e.msg);
+	cr_assert_eq(d.format, FL_FORMAT_SQFS);
+	cr_assert_eq(detect_b64("app.b64", &d, &e), 0, "%s", e.msg);
+	cr_assert_eq(d.format, FL_FORMAT_SQFS);
+	cr_assert(d.elf);
+	cr_assert_eq(stat("/bin/true", &st), 0);
+	cr_assert_eq(d.offset, ((uint64_t)st.st_size + 4095) / 4096 * 4096);
+	/* the ELF itself, not encoded */
+	snprintf(p, sizeof(p), "%s/app", dir);
+	int fd = fl_test_open(p);
+	cr_assert_eq(fl_detect(fd, &d, &e), 0, "%s", e.msg);
+	cr_assert_eq(d.format, FL_FORMAT_SQFS);
+	cr_assert_eq(d.offset, ((uint64_t)st.st_size + 4095) / 4096 * 4096);
+	close(fd);
+}
+
+Test(detect, base64_errors)
+{
+	struct fl_detected d;
+	struct fl_error e = { 0 };
+
+	make_inputs();
+	/* base64 of base64: one level only */
+	cr_assert_eq(fl_test_sh("cd %s && base64 z.zip.b64 > twice.b64 && "
+				"printf 'just text, not an archive\\n' | base64 > text.b64 && "
+				"base64 /bin/true > true.b64",
+				dir),
+		     0);
+	cr_assert_eq(detect_b64("twice.b64", &d, &e), -EINVAL);
+	cr_assert_str_eq(e.msg, "base64 text that decodes to base64 text again (only one level "
+				"of base64 is decoded)");
+	cr_assert_eq(detect_b64("text.b64", &d, &e), -EINVAL);
+	cr_assert_str_eq(e.msg, "base64 text that decodes to something that is not an archive");
+	cr_assert_eq(detect_b64("true.b64", &d, &e), -EINVAL);
+	cr_assert(strstr(e.msg, "decoded from base64: ELF file with no squashfs image at offset "),
+		  "%s", e.msg);
+	/* a bad character after the first 4 KiB: detected as base64, the
+	 * decode fails naming the line */
+	cr_assert_eq(fl_test_sh("cd %s && { head -c 6000 /dev/zero | base64 -w 76; echo 'AB~D'; } "
+				"> late.b64",
+				dir),
+		     0);
+	cr_assert_eq(detect_b64("late.b64", &d, &e), -EINVAL);
+	cr_assert_str_eq(e.msg, "invalid base64 on line 107: bad character '~'");
+}
+
+Test(detect, elf_variants)
+{
+	struct fl_detected d;
+	struct fl_error e = { 0 };
+
+	need("zip");
+	/* an ELF stub in front of a zip (self-extracting zip): a zip */
+	cr_assert_eq(fl_test_sh("cd %s && echo x > f && zip -q a.zip f && "
+				"cat /bin/true a.zip > sfx && head -c 40 /bin/true > short",
+				dir),
+		     0);
+	cr_assert_eq(detect_file("sfx", &d, &e), 0, "%s", e.msg);
+	cr_assert_eq(d.format, FL_FORMAT_ZIP);
+	cr_assert_eq(detect_file("short", &d, &e), -EINVAL);
+	cr_assert_str_eq(e.msg, "truncated ELF header");
+}
+
+static int count_fds(void)
+{
+	DIR *dd = opendir("/proc/self/fd");
+	int n = 0;
+
+	cr_assert(dd);
+	while (readdir(dd))
+		n++;
+	closedir(dd);
+	return n;
+}
+
+/* fl_archive_open() on base64: served from a memfd, the text fd consumed
+ * on success and left open on failure, nothing leaked. */
+Test(detect, archive_open_base64)
+{
+	struct fl_tree_opts to = { 0 };
+	struct fl_tree *t = NULL;
+	struct fl_error e = { 0 };
+	enum fl_format fmt;
+	struct stat st;
+	char p[4200];
+	uint64_t node;
+	int fd, before;
+
+	make_inputs();
+	before = count_fds();
+	snprintf(p, sizeof(p), "%s/z.zip.b64", dir);
+	fd = fl_test_open(p);
+	cr_assert_eq(fl_archive_open(fd, &to, &t, &fmt, &e), 0, "%s", e.msg);
+	cr_assert_eq(fmt, FL_FORMAT_ZIP);
+	cr_assert_eq(fcntl(fd, F_GETFD), -1, "the text's descriptor was not closed");
+	cr_assert_eq(t->ops->lookup(t, FL_TREE_ROOT, "f", &node), 0);
+	cr_assert_eq(t->ops->getattr(t, node, &st), 0);
+	cr_assert_eq(st.st_size, 3);
+	fl_tree_free(t);
+	cr_assert_eq(count_fds(), before);
+
+	cr_assert_eq(fl_test_sh("cd %s && head -c 100 z.zip | base64 > cut.b64", dir), 0);
+	snprintf(p, sizeof(p), "%s/cut.b64", dir);
+	fd = fl_test_open(p);
+	cr_assert_lt(fl_archive_open(fd, &to, &t, &fmt, &e), 0);
+	cr_assert(strncmp(e.msg, "decoded from base64: ", 21) == 0, "%s", e.msg);
+	cr_assert_geq(fcntl(fd, F_GETFD), 0, "the descriptor must stay open on failure");
+	close(fd);
+	cr_assert_eq(count_fds(), before);
 }

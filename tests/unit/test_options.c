@@ -231,3 +231,22 @@ Test(options, missing_arguments_worded)
 	cr_assert_eq(parse(2, w, &o, &e), -EINVAL);
 	cr_assert_str_eq(e.msg, "option requires an argument -- 's'");
 }
+
+Test(options, cache_static)
+{
+	char *v[] = { "fuselage", "--cache-static", "-s", "a.zip", "true", NULL };
+	char *w[] = { "fuselage", "--cache-static=yes", "true", NULL };
+	char *x[] = { "fuselage", "-s", "a.zip", "true", NULL };
+	struct fl_options o;
+	struct fl_error e = { 0 };
+
+	cr_assert_eq(parse(5, v, &o, &e), 0, "%s", e.msg);
+	cr_assert(o.cache_static);
+	fl_options_done(&o);
+	cr_assert_eq(parse(4, x, &o, &e), 0, "%s", e.msg);
+	cr_assert(!o.cache_static, "off by default");
+	fl_options_done(&o);
+	cr_assert_eq(parse(3, w, &o, &e), -EINVAL);
+	cr_assert_str_eq(e.msg, "option '--cache-static' doesn't allow an argument");
+	cr_assert(strstr(fl_options_usage(), "--cache-static"));
+}

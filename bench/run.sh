@@ -11,7 +11,7 @@ set -u -o pipefail
 usage() {
 	cat <<'EOF'
 usage: bench/run.sh [--quick] [--reps N] [--cache DIR] [--fuselage PATH]
-                    [--rows "1 2 3 4 5 6"] [--out FILE] [--keep-going]
+                    [--rows "1 2 3 4 5 6 7 8"] [--out FILE] [--keep-going]
 
   --quick          small data sets (5k files/50 MB, 128 MiB file, 20k tiny
                    files) and 3 repeats; a few minutes
@@ -29,7 +29,7 @@ MODE=full
 REPS=
 CACHE=${FL_BENCH_CACHE:-/var/tmp/fl-bench}
 FL=${FUSELAGE:-}
-ROWS="1 2 3 4 5 6"
+ROWS="1 2 3 4 5 6 7 8"
 OUT=
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -306,7 +306,7 @@ umount_peer() {
 r1_fuselage() { # ARCHIVE PATH [cold]
 	[ "${3:-}" = cold ] && drop_caches
 	local s=$EPOCHREALTIME
-	"$FL" --static="a:$1" -- sh -c 'exec cat "$FUSELAGE_STATIC/a/$0"' "$2" >/dev/null || return 1
+	"$FL" "${FL_OPTS[@]}" --static="a:$1" -- sh -c 'exec cat "$FUSELAGE_STATIC/a/$0"' "$2" >/dev/null || return 1
 	delta "$s" "$EPOCHREALTIME"
 }
 r1_extract() { # unzip|unsquashfs ARCHIVE PATH [cold]
@@ -338,7 +338,7 @@ r1_peer() { # KIND ARCHIVE PATH
 # page cache = warm; caches dropped after the mount is up = cold).
 # INNER is a bash snippet that uses $D (the mounted archive root).
 inner_fuselage() { # ARCHIVE INNER [cold]
-	"$FL" --static="a:$1" -- bash -c '
+	"$FL" "${FL_OPTS[@]}" --static="a:$1" -- bash -c '
 		D=$FUSELAGE_STATIC/a
 		[ "$1" = cold ] && { sync; echo 3 >/proc/sys/vm/drop_caches; }
 		s=$EPOCHREALTIME; eval "$0" || exit 1; e=$EPOCHREALTIME
@@ -509,6 +509,44 @@ row6() {
 	REPS=$REPS_SAVE
 }
 
+# Rows 7-8: --cache-static.  A private FUSELAGE_HOME per bench run; the
+# first run converts (timed once, for information), later runs serve the
+# cached image.  FL_OPTS adds --cache-static to the row 1 / row 4 helpers.
+FL_OPTS=()
+cache_home() {
+	export FUSELAGE_HOME=$RES/home
+	rm -rf "$FUSELAGE_HOME"; mkdir -p "$FUSELAGE_HOME"
+}
+r7_first() { # ARCHIVE PATH: the converting run, a fresh cache each time
+	rm -rf "$FUSELAGE_HOME/cache"
+	r1_fuselage "$1" "$2"
+}
+row7() {
+	log "row 7: --cache-static, a run after the first (tree zip, one small file)"
+	local t=$SET/tree FUSELAGE_HOME_SAVE=${FUSELAGE_HOME-}
+	cache_home
+	measure 7 r7.fl.zip "fuselage, zip (no cache)" r1_fuselage "$t.zip" "$SMALL"
+	FL_OPTS=(--cache-static)
+	measure_few 7 r7.first "fuselage --cache-static, first run (converts)" r7_first "$t.zip" "$SMALL"
+	r1_fuselage "$t.zip" "$SMALL" >/dev/null # leave a converted image
+	measure 7 r7.cached "fuselage --cache-static, later runs (cached image)" r1_fuselage "$t.zip" "$SMALL"
+	FL_OPTS=()
+	measure 7 r7.fl.sqfs "fuselage, the same tree as squashfs (reference)" r1_fuselage "$t.sqfs" "$SMALL"
+	if [ -n "$FUSELAGE_HOME_SAVE" ]; then export FUSELAGE_HOME=$FUSELAGE_HOME_SAVE; else unset FUSELAGE_HOME; fi
+}
+row8() {
+	log "row 8: --cache-static, $NREAD random 4 KiB preads in the ${BIG_MB} MiB file"
+	local b=$SET/big W="\"$SET/randread\" \"\$D/big.log\" \"$SET/offsets.txt\" >/dev/null"
+	local FUSELAGE_HOME_SAVE=${FUSELAGE_HOME-}
+	cache_home
+	measure 8 r8.fl.zip "fuselage, zip (deflated)" inner_fuselage "$b.zip" "$W"
+	FL_OPTS=(--cache-static)
+	inner_fuselage "$b.zip" true >/dev/null # convert once
+	measure 8 r8.cached "fuselage --cache-static (cached image)" inner_fuselage "$b.zip" "$W"
+	FL_OPTS=()
+	if [ -n "$FUSELAGE_HOME_SAVE" ]; then export FUSELAGE_HOME=$FUSELAGE_HOME_SAVE; else unset FUSELAGE_HOME; fi
+}
+
 # ----------------------------------------------------------------- report
 
 fmt() { awk -v v="$1" -v u="$2" 'BEGIN { if (v == "NA") { print "n/a"; exit }
@@ -562,6 +600,8 @@ report() {
 	want 3 && { thead "### Row 3b: the same over the tiny-files archive" "kernel squashfs"; table_lines r3.tiny. r3.tiny.kernel; }
 	want 4 && { thead "### Row 4: $NREAD random 4 KiB preads in the big file (warm)" "fuselage zip"; table_lines r4. r4.fl.zip; }
 	want 5 && { thead "### Row 5: start-up, \`fuselage -- true\` vs \`unshare -rm true\` (per invocation)" "unshare (root)"; table_lines r5. r5.root.unshare; }
+	want 7 && { thead "### Row 7: \`--cache-static\`, end to end, one small file from the tree zip (warm)" "no cache"; table_lines r7. r7.fl.zip; }
+	want 8 && { thead "### Row 8: \`--cache-static\`, $NREAD random 4 KiB preads in the big file (warm)" "the zip"; table_lines r8. r8.fl.zip; }
 	want 6 && { thead "### Row 6: peak RSS (VmHWM) of the serving process after the work" "fuselage zip, big file"; table_lines r6. r6.big.fl.zip KiB; }
 	echo
 	echo "### Targets"
@@ -579,6 +619,8 @@ report() {
 	want 5 && target "5: start-up within 3× of unshare (fltest)" "$(r r5.fltest.fl r5.fltest.unshare)" "<=" 3 "fuselage / unshare"
 	want 6 && target "6: peak RSS below fuse-zip (big file)" "$(r r6.big.fl.zip r6.big.fusezip)" "<=" 1 "fuselage / fuse-zip"
 	want 6 && target "6: peak RSS below fuse-zip (walk tree)" "$(r r6.tree.fl.zip r6.tree.fusezip)" "<=" 1 "fuselage / fuse-zip"
+	want 7 && target "7: a cached run faster than serving the zip" "$(r r7.fl.zip r7.cached)" ">=" 1 "no cache / cached"
+	want 8 && target "8: random reads in the cached image faster than in the zip" "$(r r8.fl.zip r8.cached)" ">=" 1 "zip / cached image"
 	want 6 && target "6: peak RSS below fuse-zip (walk tiny)" "$(r r6.tiny.fl.zip r6.tiny.fusezip)" "<=" 1 "fuselage / fuse-zip"
 	echo
 	echo "Raw samples: $SAMPLES"
@@ -591,6 +633,6 @@ log "mode $MODE, $REPS repeats, cache $SET, fuselage $FL"
 build_data
 T0=$SECONDS
 LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
-for row in 1 2 3 4 5 6; do want $row && row$row; done
+for row in 1 2 3 4 5 6 7 8; do want $row && row$row; done
 log "measurements took $((SECONDS - T0)) s"
 if [ -n "$OUT" ]; then report | tee "$OUT"; else report; fi

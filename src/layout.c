@@ -157,7 +157,7 @@ static int procdirs_root(struct fl_run *run, int home_fd, int *ret_fd, struct fl
 		fd = -1;
 		return 0;
 	}
-	r = fl_ns_mount_tmpfs(run->creds, fd, 0700, &root, err);
+	r = fl_ns_mount_tmpfs(run->creds, fd, 0700, NULL, &root, err);
 	if (r < 0)
 		return r;
 	m = openat(root, MARKER, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
@@ -182,10 +182,49 @@ static int make_dir(int dirfd, const char *name, mode_t mode, const char *shown,
 	return 0;
 }
 
+/*
+ * The size= of the run's tmpfs, which holds $FUSELAGE_TMPDIR, --dynamic upper
+ * layers and --dynamic-empty directories: the run's memory limit.  The
+ * kernel's default is half of the RAM; FUSELAGE_TMPFS_SIZE (bytes, or with a
+ * k/m/g suffix) sets it, and in setuid mode it may only lower that default,
+ * since tmpfs memory is the machine's.  NULL for the default.
+ */
+static int tmpfs_size(const struct fl_run *run, char *buf, size_t size, const char **ret,
+		      struct fl_error *err)
+{
+	const char *v = fl_env_get(run->env, "FUSELAGE_TMPFS_SIZE");
+	unsigned long long n, half;
+	char *end;
+
+	*ret = NULL;
+	if (!v || !*v)
+		return 0;
+	errno = 0;
+	n = strtoull(v, &end, 10);
+	if (*end && !end[1] && strchr("kKmMgG", *end))
+		n <<= (*end == 'k' || *end == 'K') ? 10 : (*end == 'm' || *end == 'M') ? 20 : 30;
+	else if (*end)
+		n = 0;
+	if (errno || n == 0 || v[0] < '0' || v[0] > '9' || n >= (1ULL << 50))
+		return fl_error_set(err, EINVAL,
+				    "FUSELAGE_TMPFS_SIZE=%s: not a size (bytes, or a number with "
+				    "k, m or g)",
+				    v);
+	half = (unsigned long long)sysconf(_SC_PHYS_PAGES) * (unsigned long long)sysconf(_SC_PAGESIZE) / 2;
+	if (run->creds->mode == FL_MODE_SETUID && n > half) {
+		fl_verbose("FUSELAGE_TMPFS_SIZE=%s is more than half the RAM; using the default", v);
+		return 0;
+	}
+	snprintf(buf, size, "%llu", n);
+	*ret = buf;
+	return 0;
+}
+
 static int run_root(struct fl_run *run, int procfd, struct fl_error *err)
 {
 	_cleanup_close_ int dir = -1;
-	char pid[32];
+	char pid[32], sizebuf[32];
+	const char *size;
 	int r;
 
 	snprintf(pid, sizeof(pid), "%d", (int)getpid());
@@ -198,12 +237,19 @@ static int run_root(struct fl_run *run, int procfd, struct fl_error *err)
 	r = make_dir(procfd, pid, 0700, run->procdir, &dir, err);
 	if (r < 0)
 		return r;
-	return fl_ns_mount_tmpfs(run->creds, dir, 0700, &run->run_fd, err);
+	r = tmpfs_size(run, sizebuf, sizeof(sizebuf), &size, err);
+	if (r < 0)
+		return r;
+	fl_verbose("the run's tmpfs: size=%s", size ? size : "the default (half the RAM)");
+	return fl_ns_mount_tmpfs(run->creds, dir, 0700, size, &run->run_fd, err);
 }
 
 static int fixed_root(struct fl_run *run, int *fixed_fd, struct fl_error *err)
 {
 	_cleanup_close_ int fd = -1;
+	char sizebuf[32];
+	const char *size;
+	int r;
 
 	if (*fixed_fd >= 0)
 		return 0;
@@ -215,7 +261,10 @@ static int fixed_root(struct fl_run *run, int *fixed_fd, struct fl_error *err)
 				    "'mkdir -m 0755 " FIXED_DIR "'; 'make install' adds a "
 				    "tmpfiles.d entry for it)",
 				    strerror(errno));
-	return fl_ns_mount_tmpfs(run->creds, fd, 0755, fixed_fd, err);
+	r = tmpfs_size(run, sizebuf, sizeof(sizebuf), &size, err);
+	if (r < 0)
+		return r;
+	return fl_ns_mount_tmpfs(run->creds, fd, 0755, size, fixed_fd, err);
 }
 
 /* A --dynamic-empty directory is the command's own: give it the mode the
@@ -229,6 +278,35 @@ static int own_mode(struct fl_run *run, struct fl_run_mount *m, int dirfd, struc
 	if (fchmodat(dirfd, m->opt->name, mode, 0) < 0)
 		return fl_error_set(err, errno, "cannot chmod %s: %s", m->dir, strerror(errno));
 	return 0;
+}
+
+/* A --dynamic archive's upper and work directories, cow/<i>/{upper,work} in
+ * the run's tmpfs: its writes count against the run's memory limit, and they
+ * vanish with it.  The upper directory is the root the command sees, so it
+ * is the caller's and 0755 whatever our own umask. */
+static int cow_dirs(struct fl_run *run, size_t i, struct fl_error *err)
+{
+	struct fl_run_mount *m = &run->mounts[i];
+	_cleanup_close_ int dfd = -1;
+	char sub[32];
+	int r;
+
+	if (m->opt->kind != FL_KIND_DYNAMIC)
+		return 0;
+	if (mkdirat(run->run_fd, "cow", 0700) < 0 && errno != EEXIST)
+		return fl_error_set(err, errno, "cannot create %s/cow: %s", run->procdir,
+				    strerror(errno));
+	snprintf(sub, sizeof(sub), "cow/%zu", i);
+	r = make_dir(run->run_fd, sub, 0700, sub, &dfd, err);
+	if (r < 0)
+		return r;
+	r = make_dir(dfd, "upper", 0755, "the upper directory", &m->upper_fd, err);
+	if (r < 0)
+		return r;
+	if (fchmodat(dfd, "upper", 0755, 0) < 0)
+		return fl_error_set(err, errno, "cannot chmod the upper directory: %s",
+				    strerror(errno));
+	return make_dir(dfd, "work", 0700, "the work directory", &m->work_fd, err);
 }
 
 static int mount_dir(struct fl_run *run, struct fl_run_mount *m, int *fixed_fd,
@@ -289,6 +367,8 @@ int fl_layout_build(struct fl_run *run, struct fl_error *err)
 				    strerror(errno));
 	for (size_t i = 0; i < run->nmounts; i++) {
 		r = mount_dir(run, &run->mounts[i], &fixed_fd, err);
+		if (r == 0)
+			r = cow_dirs(run, i, err);
 		if (r < 0)
 			return r;
 	}

@@ -111,8 +111,8 @@ static int attach(int fsfd, unsigned attrs, int target_fd, int *ret_root_fd)
 	return 0;
 }
 
-int fl_ns_mount_tmpfs(const struct fl_creds *c, int target_fd, mode_t mode, int *ret_root_fd,
-		      struct fl_error *err)
+int fl_ns_mount_tmpfs(const struct fl_creds *c, int target_fd, mode_t mode, const char *size,
+		      int *ret_root_fd, struct fl_error *err)
 {
 	char smode[16], suid[16], sgid[16];
 	int fsfd, r;
@@ -125,7 +125,8 @@ int fl_ns_mount_tmpfs(const struct fl_creds *c, int target_fd, mode_t mode, int 
 		return fl_error_set(err, errno, "cannot mount a tmpfs: %s", strerror(errno));
 	r = 0;
 	if (cfg(fsfd, "source", "fuselage") < 0 || cfg(fsfd, "mode", smode) < 0 ||
-	    cfg(fsfd, "uid", suid) < 0 || cfg(fsfd, "gid", sgid) < 0)
+	    cfg(fsfd, "uid", suid) < 0 || cfg(fsfd, "gid", sgid) < 0 ||
+	    (size && cfg(fsfd, "size", size) < 0))
 		r = -errno;
 	if (r == 0)
 		r = attach(fsfd, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, target_fd, ret_root_fd);
@@ -163,7 +164,7 @@ int fl_ns_open_fuse(const struct fl_creds *c, int *ret_fd, struct fl_error *err)
 }
 
 int fl_ns_mount_fuse(const struct fl_creds *c, int fuse_fd, int target_fd, bool readonly,
-		     struct fl_error *err)
+		     int *ret_root_fd, struct fl_error *err)
 {
 	char sfd[16], suid[16], sgid[16];
 	unsigned attrs = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
@@ -184,9 +185,81 @@ int fl_ns_mount_fuse(const struct fl_creds *c, int fuse_fd, int target_fd, bool 
 	    cfg(fsfd, "allow_other", NULL) < 0 || cfg(fsfd, "default_permissions", NULL) < 0)
 		r = -errno;
 	if (r == 0)
-		r = attach(fsfd, attrs, target_fd, NULL);
+		r = attach(fsfd, attrs, target_fd, ret_root_fd);
 	close(fsfd);
 	if (r < 0)
 		return fl_error_set(err, -r, "cannot mount FUSE: %s", strerror(-r));
+	return 0;
+}
+
+/* The last message the kernel left in the fs context log ("e overlay: ..."),
+ * which says why a mount was refused far better than errno does. */
+static void context_log(int fsfd, char *buf, size_t size)
+{
+	char line[512];
+	ssize_t n;
+
+	buf[0] = '\0';
+	while ((n = read(fsfd, line, sizeof(line) - 1)) > 0) {
+		line[n] = '\0';
+		snprintf(buf, size, "%.*s", (int)size - 1, n > 2 && line[1] == ' ' ? line + 2 : line);
+	}
+}
+
+int fl_ns_mount_overlay(const struct fl_creds *c, const struct fl_ns_overlay *ov, int target_fd,
+			int *ret_mnt_fd, struct fl_error *err)
+{
+	char lower[40], upper[40], work[40], why[256];
+	int fsfd, mfd = -1, r = 0;
+
+	/* Layers are named through our own descriptors, never through a path
+	 * under the caller's home that could be swapped while we look. */
+	snprintf(lower, sizeof(lower), "/proc/self/fd/%d", ov->lower_fd);
+	snprintf(upper, sizeof(upper), "/proc/self/fd/%d", ov->upper_fd);
+	snprintf(work, sizeof(work), "/proc/self/fd/%d", ov->work_fd);
+	/* Setuid mode: root's filesystem ids for this mount only.  A setuid
+	 * process's /proc/self/fd is root's (it is not dumpable), and the
+	 * mounter's credentials are what overlayfs keeps for its own work on
+	 * the layers (whiteouts, trusted.overlay.* xattrs, copy-up), as in root
+	 * mode.  The layers are our FUSE mount and our tmpfs, named by our own
+	 * descriptors; the caller's access is still checked on every overlay
+	 * inode with the caller's credentials. */
+	fl_priv_fs_root(c);
+	fsfd = fsopen("overlay", FSOPEN_CLOEXEC);
+	if (fsfd < 0) {
+		r = errno;
+		fl_priv_fs_caller(c);
+		return fl_error_set(err, r, "cannot mount overlayfs: %s%s", strerror(r),
+				    r == ENODEV ? " (the overlay module is not loaded)" : "");
+	}
+	if (cfg(fsfd, "source", "fuselage") < 0 || cfg(fsfd, "lowerdir", lower) < 0 ||
+	    cfg(fsfd, "upperdir", upper) < 0 || cfg(fsfd, "workdir", work) < 0 ||
+	    cfg(fsfd, "index", "off") < 0 || cfg(fsfd, "metacopy", "off") < 0 ||
+	    (ov->userxattr && cfg(fsfd, "userxattr", NULL) < 0) ||
+	    (!ov->userxattr && cfg(fsfd, "redirect_dir", "on") < 0) ||
+	    fsconfig(fsfd, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
+		r = -errno;
+	if (r == 0) {
+		mfd = fsmount(fsfd, FSMOUNT_CLOEXEC, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV);
+		if (mfd < 0)
+			r = -errno;
+	}
+	/* A detached mount (no target) is the probe's: it vanishes when its
+	 * descriptor is closed. */
+	if (r == 0 && target_fd >= 0 &&
+	    move_mount(mfd, "", target_fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) <
+		    0) {
+		r = -errno;
+		close(mfd);
+	}
+	fl_priv_fs_caller(c);
+	context_log(fsfd, why, sizeof(why));
+	close(fsfd);
+	if (r < 0)
+		return fl_error_set(err, -r, "cannot mount overlayfs: %s", why[0] ? why : strerror(-r));
+	if (ret_mnt_fd)
+		*ret_mnt_fd = mfd;
+	else
+		close(mfd);
 	return 0;
 }

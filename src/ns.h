@@ -23,12 +23,13 @@ int fl_ns_enter(const struct fl_creds *c, struct fl_error *err);
 
 /*
  * fl_ns_mount_tmpfs() - mount a fresh tmpfs (nosuid, nodev, @mode, owned by
- * the caller's inner ids) on the directory @target_fd (an O_PATH descriptor
- * opened in this namespace).  Returns 0 and a descriptor of the new mount's
- * root in *@ret_root_fd.
+ * the caller's inner ids, at most @size bytes, or the kernel's default when
+ * NULL) on the directory @target_fd (an O_PATH descriptor opened in this
+ * namespace).  Returns 0 and a descriptor of the new mount's root in
+ * *@ret_root_fd.
  */
-int fl_ns_mount_tmpfs(const struct fl_creds *c, int target_fd, mode_t mode, int *ret_root_fd,
-		      struct fl_error *err);
+int fl_ns_mount_tmpfs(const struct fl_creds *c, int target_fd, mode_t mode, const char *size,
+		      int *ret_root_fd, struct fl_error *err);
 
 /* fl_ns_open_fuse() - open /dev/fuse (as root in setuid mode: the device is
  * not the caller's file).  Must be called inside the namespace. */
@@ -38,10 +39,32 @@ int fl_ns_open_fuse(const struct fl_creds *c, int *ret_fd, struct fl_error *err)
  * fl_ns_mount_fuse() - mount a FUSE filesystem spoken through @fuse_fd on
  * @target_fd: allow_other (root inside, e.g. sudo, can read it),
  * default_permissions, owned by the caller, nosuid, nodev, and read-only when
- * @readonly.  No request is sent until the server answers INIT, so this
- * never waits for the server.
+ * @readonly.  *@ret_root_fd, when not NULL, receives the mount's root (the
+ * lower layer of a --dynamic overlay).  No request is sent until the server
+ * answers INIT, so this never waits for the server.
  */
 int fl_ns_mount_fuse(const struct fl_creds *c, int fuse_fd, int target_fd, bool readonly,
-		     struct fl_error *err);
+		     int *ret_root_fd, struct fl_error *err);
+
+/* The layers and flavour of one overlay mount (see src/dynamic.c). */
+struct fl_ns_overlay {
+	int lower_fd;    /* directory descriptors, all in this namespace */
+	int upper_fd;
+	int work_fd;     /* same filesystem as upper_fd */
+	bool userxattr;  /* user namespace: user.overlay.* xattrs; else redirect_dir=on */
+};
+
+/*
+ * fl_ns_mount_overlay() - mount overlayfs (nosuid, nodev, index=off,
+ * metacopy=off) over the layers of @ov.  With @target_fd >= 0 it is attached
+ * there (on top of whatever is mounted on it); otherwise it stays detached
+ * and vanishes when the descriptor is closed.  *@ret_mnt_fd, when not NULL,
+ * receives the mount's root.  The mounter's credentials are what overlayfs
+ * later uses to reach the layers: in setuid mode root's capabilities with
+ * root's filesystem ids too.  Where the kernel says why it refused, the
+ * error says it too.
+ */
+int fl_ns_mount_overlay(const struct fl_creds *c, const struct fl_ns_overlay *ov, int target_fd,
+			int *ret_mnt_fd, struct fl_error *err);
 
 #endif

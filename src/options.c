@@ -23,6 +23,7 @@ enum {
 
 static const struct option long_options[] = {
 	{ "static", required_argument, NULL, 's' },
+	{ "dynamic", required_argument, NULL, 'd' },
 	{ "dynamic-empty", required_argument, NULL, OPT_DYNAMIC_EMPTY },
 	{ "cache-static", no_argument, NULL, OPT_CACHE_STATIC },
 	{ "run", required_argument, NULL, OPT_RUN },
@@ -45,6 +46,8 @@ const char *fl_options_usage(void)
 	       "Options:\n"
 	       " -s, --static=[NAME:]FILE   serve FILE read-only at $FUSELAGE_STATIC/NAME, or at\n"
 	       "                              /run/fuselage/NAME for NAME=/run/fuselage/NAME\n"
+	       " -d, --dynamic=[NAME:]FILE  serve FILE writable at $FUSELAGE_DYNAMIC/NAME (or a\n"
+	       "                              fixed path); changes live in memory and vanish at exit\n"
 	       "     --dynamic-empty=NAME   an empty writable directory at $FUSELAGE_DYNAMIC/NAME\n"
 	       "                              or /run/fuselage/NAME\n"
 	       "     --cache-static         keep a squashfs copy of zip --static archives in\n"
@@ -90,6 +93,8 @@ static int take_option(struct fl_options *o, int c, const char *bad, struct fl_e
 	switch (c) {
 	case 's':
 		return add_mount(o, FL_KIND_STATIC, "--static", optarg, err);
+	case 'd':
+		return add_mount(o, FL_KIND_DYNAMIC, "--dynamic", optarg, err);
 	case OPT_DYNAMIC_EMPTY:
 		return add_mount(o, FL_KIND_DYNAMIC_EMPTY, "--dynamic-empty", optarg, err);
 	case OPT_RUN:
@@ -160,7 +165,7 @@ static int check_command(struct fl_options *o, struct fl_error *err)
 		return fl_error_set(err, EINVAL, "no command given");
 	if (o->run_path && o->nmounts == 0)
 		return fl_error_set(err, EINVAL,
-				    "--run needs at least one archive option (--static)");
+				    "--run needs at least one archive option (--static or --dynamic)");
 	return 0;
 }
 
@@ -178,7 +183,7 @@ int fl_options_parse(int argc, char **argv, struct fl_options *ret, struct fl_er
 		const char *word = prev < argc ? argv[prev] : "";
 
 		idx = -1;
-		c = getopt_long(argc, argv, "+:s:vhV", long_options, &idx);
+		c = getopt_long(argc, argv, "+:s:d:vhV", long_options, &idx);
 		if (c == -1)
 			break;
 		if (c == '?' || c == ':')

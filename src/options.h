@@ -14,13 +14,14 @@
 
 enum fl_kind {
 	FL_KIND_STATIC,
+	FL_KIND_DYNAMIC,  /* an archive made writable by copy-on-write (src/dynamic.c) */
 	FL_KIND_DYNAMIC_EMPTY,
 };
 
 /* One archive or directory option, as given and then as resolved by names.c. */
 struct fl_mount_opt {
 	enum fl_kind kind;
-	const char *option;  /* "--static" / "--dynamic-empty", for messages */
+	const char *option;  /* "--static" / "--dynamic" / "--dynamic-empty", for messages */
 	const char *arg;     /* the argument as given (points into argv) */
 	char *name;          /* the key: NAME, or the last component of a fixed path */
 	char *file;          /* the archive file; NULL for --dynamic-empty */

@@ -3,7 +3,8 @@
  * One fuselage run as a sequence of named steps (see run.h):
  *
  *   open archives (as the caller) → namespace → layout → cache lookup →
- *   FUSE mounts → server (drops privilege first) → drop privilege → cache
+ *   --dynamic backend (probe) → FUSE mounts → server (drops privilege
+ *   first) → overlays for --dynamic → drop privilege → cache
  *   conversions → resolve --run → environment → keeper + command → status
  *   → cache expiry (in the background)
  *
@@ -21,6 +22,7 @@
 #include <unistd.h>
 
 #include "src/cache.h"
+#include "src/dynamic.h"
 #include "src/env.h"
 #include "src/layout.h"
 #include "src/ns.h"
@@ -55,12 +57,16 @@ static int mount_archives(struct fl_run *run, struct fl_error *err)
 		struct fl_run_mount *m = &run->mounts[i];
 		int r;
 
-		if (m->opt->kind != FL_KIND_STATIC)
+		if (m->opt->kind == FL_KIND_DYNAMIC_EMPTY)
 			continue;
 		r = fl_ns_open_fuse(run->creds, &m->fuse_fd, err);
 		if (r < 0)
 			return r;
-		r = fl_ns_mount_fuse(run->creds, m->fuse_fd, m->target_fd, true, err);
+		/* A --dynamic archive's FUSE mount is the overlay's read-only
+		 * lower layer; the overlay goes on top of it, at the same place,
+		 * once the server answers. */
+		r = fl_ns_mount_fuse(run->creds, m->fuse_fd, m->target_fd, true,
+				     m->opt->kind == FL_KIND_DYNAMIC ? &m->lower_fd : NULL, err);
 		if (r < 0)
 			return fl_error_prefix(err, "%s", m->dir);
 	}
@@ -82,6 +88,9 @@ static void close_served(struct fl_run *run)
 		fl_closep(&run->mounts[i].fuse_fd);
 		fl_closep(&run->mounts[i].archive_fd);
 		fl_closep(&run->mounts[i].target_fd);
+		fl_closep(&run->mounts[i].lower_fd);
+		fl_closep(&run->mounts[i].upper_fd);
+		fl_closep(&run->mounts[i].work_fd);
 	}
 	fl_closep(&run->run_fd);
 }
@@ -143,6 +152,9 @@ static int setup(struct fl_run *run, int lifeline[2], struct fl_error *err)
 	r = fl_cache_lookup(run, err);
 	if (r < 0)
 		return r;
+	r = fl_dynamic_choose(run, err);
+	if (r < 0)
+		return r;
 	r = mount_archives(run, err);
 	if (r < 0)
 		return r;
@@ -152,6 +164,11 @@ static int setup(struct fl_run *run, int lifeline[2], struct fl_error *err)
 			return r;
 		fl_verbose("server %d ready", (int)server);
 	}
+	/* Only now: overlayfs looks at its lower layer while mounting, and
+	 * the server must be there to answer. */
+	r = fl_dynamic_mount(run, err);
+	if (r < 0)
+		return r;
 	close_served(run);
 	fl_closep(&lifeline[0]);
 	r = fl_priv_drop_for_command(run->creds, err);
@@ -214,7 +231,9 @@ int fl_run(const struct fl_options *opts, struct fl_creds *creds, char **env)
 	run.nmounts = opts->nmounts;
 	for (size_t i = 0; i < run.nmounts; i++)
 		run.mounts[i] = (struct fl_run_mount){ .opt = &opts->mounts[i], .target_fd = -1,
-						       .archive_fd = -1, .fuse_fd = -1 };
+						       .archive_fd = -1, .fuse_fd = -1,
+						       .lower_fd = -1, .upper_fd = -1,
+						       .work_fd = -1 };
 	if (fl_layout_home_path(creds, env, &run.home, &err) < 0 ||
 	    pipe2(lifeline, O_CLOEXEC) < 0 || setup(&run, lifeline, &err) < 0 ||
 	    resolve_command(&run, &cmd, &run_path, &err) < 0 ||

@@ -14,12 +14,22 @@
 #include "src/options.h"
 #include "src/priv.h"
 
+/* How --dynamic archives are made writable (src/dynamic.c). */
+enum fl_dynamic_backend {
+	FL_DYNAMIC_NONE,     /* no --dynamic archive in this run */
+	FL_DYNAMIC_OVERLAY,  /* kernel overlayfs over the read-only FUSE mount */
+	FL_DYNAMIC_FUSE,     /* the copy-on-write tree inside the server */
+};
+
 struct fl_run_mount {
 	const struct fl_mount_opt *opt;
 	char *dir;        /* where the command sees it (absolute) */
 	int target_fd;    /* O_PATH descriptor of that directory, in the namespace */
 	int archive_fd;   /* the archive, opened as the caller; -1 for directories */
 	int fuse_fd;      /* /dev/fuse descriptor; -1 until mounted */
+	int lower_fd;     /* --dynamic: root of the FUSE mount under the overlay, or -1 */
+	int upper_fd;     /* --dynamic: upper and work directories in the run's tmpfs, or -1 */
+	int work_fd;
 	char cache_key[17];  /* --cache-static: 16 hex digits, "" when not cached */
 	bool cache_convert;  /* --cache-static miss: convert after the server is ready */
 };
@@ -35,6 +45,8 @@ struct fl_run {
 	long cache_max_age_days;  /* --cache-static expiry (FUSELAGE_CACHE_MAX_AGE_DAYS) */
 	struct fl_run_mount *mounts;  /* one per opts->mounts */
 	size_t nmounts;
+	enum fl_dynamic_backend dynamic_backend;  /* chosen by fl_dynamic_choose() */
+	char dynamic_why[256];    /* why that backend (for -v and errors) */
 };
 
 /*

@@ -176,6 +176,25 @@ Test(options, dynamic_empty_kind)
 	fl_options_done(&o);
 }
 
+Test(options, dynamic_kind)
+{
+	char *v[] = { "fuselage", "-dx.zip", "--dynamic", "y:y.sfs", "--dynamic=z.zip", "true", NULL };
+	struct fl_options o;
+	struct fl_error e = { 0 };
+
+	cr_assert_eq(parse(6, v, &o, &e), 0);
+	cr_assert_eq(o.nmounts, 3);
+	for (size_t i = 0; i < 3; i++) {
+		cr_assert_eq(o.mounts[i].kind, FL_KIND_DYNAMIC);
+		cr_assert_str_eq(o.mounts[i].option, "--dynamic");
+	}
+	cr_assert_str_eq(o.mounts[0].arg, "x.zip");
+	cr_assert_str_eq(o.mounts[1].arg, "y:y.sfs");
+	cr_assert_str_eq(o.mounts[2].arg, "z.zip");
+	cr_assert_str_eq(o.command[0], "true");
+	fl_options_done(&o);
+}
+
 Test(options, value_for_flag_option)
 {
 	char *v[] = { "fuselage", "--map-root=yes", "true", NULL };
@@ -188,13 +207,13 @@ Test(options, value_for_flag_option)
 
 Test(options, abbreviations_refused)
 {
-	char *v[] = { "fuselage", "--dynamic=x.zip", "true", NULL };
+	char *v[] = { "fuselage", "--dyn=x.zip", "true", NULL };
 	char *w[] = { "fuselage", "--stat", "x.zip", "true", NULL };
 	struct fl_options o;
 	struct fl_error e = { 0 };
 
 	cr_assert_eq(parse(3, v, &o, &e), -EINVAL);
-	cr_assert_str_eq(e.msg, "unrecognized option '--dynamic'");
+	cr_assert_str_eq(e.msg, "unrecognized option '--dyn'");
 	cr_assert_eq(parse(4, w, &o, &e), -EINVAL);
 	cr_assert_str_eq(e.msg, "unrecognized option '--stat'");
 }

@@ -178,21 +178,55 @@ int fl_cache_key(int fd, char ret_key[FL_CACHE_KEY_LEN + 1], struct fl_error *er
 	return 1;
 }
 
+void fl_cache_id(const struct stat *st, char ret_id[FL_CACHE_KEY_LEN + 1])
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	char text[160];
+	int n;
+
+	n = snprintf(text, sizeof(text), "fuselage-id-1 %ju %ju %jd %jd.%09ld %jd.%09ld",
+		     (uintmax_t)st->st_dev, (uintmax_t)st->st_ino, (intmax_t)st->st_size,
+		     (intmax_t)st->st_mtim.tv_sec, st->st_mtim.tv_nsec,
+		     (intmax_t)st->st_ctim.tv_sec, st->st_ctim.tv_nsec);
+	if (EVP_Digest(text, (size_t)n, md, &mdlen, EVP_sha256(), NULL) != 1 ||
+	    mdlen < FL_CACHE_KEY_LEN / 2) {
+		/* Cannot happen with a working libcrypto; an id of zeros is
+		 * still only a hint that the lookup checks. */
+		memset(md, 0, sizeof(md));
+	}
+	for (unsigned i = 0; i < FL_CACHE_KEY_LEN / 2; i++)
+		snprintf(ret_id + 2 * i, 3, "%02x", md[i]);
+}
+
 /* --- names, the reaper table ------------------------------------------------ */
+
+/* 16 lower-case hex digits (a NUL among them stops the check). */
+static bool is_key(const char *s)
+{
+	for (int i = 0; i < FL_CACHE_KEY_LEN; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return false;
+	return true;
+}
+
 
 enum fl_cache_name fl_cache_name_kind(const char *name, char ret_key[FL_CACHE_KEY_LEN + 1])
 {
 	const char *rest = name + FL_CACHE_KEY_LEN;
 	enum fl_cache_name kind;
 
-	for (int i = 0; i < FL_CACHE_KEY_LEN; i++)
-		if (!((name[i] >= '0' && name[i] <= '9') || (name[i] >= 'a' && name[i] <= 'f')))
-			return FL_CACHE_UNKNOWN;
+	if (!is_key(name))
+		return FL_CACHE_UNKNOWN;
 	if (strcmp(rest, ".sfs") == 0)
 		kind = FL_CACHE_IMAGE;
 	else if (strcmp(rest, ".complete") == 0)
 		kind = FL_CACHE_MARKER;
 	else if (strncmp(rest, ".sfs.tmp.", 9) == 0 && rest[9] && !strchr(rest + 9, '/'))
+		kind = FL_CACHE_TEMP;
+	else if (strcmp(rest, ".id") == 0)
+		kind = FL_CACHE_ID;
+	else if (strncmp(rest, ".id.tmp.", 8) == 0 && rest[8] && !strchr(rest + 8, '/'))
 		kind = FL_CACHE_TEMP;
 	else
 		return FL_CACHE_UNKNOWN;
@@ -231,6 +265,8 @@ bool fl_cache_reap_decide(const struct fl_cache_item *it, time_t now, int64_t ma
 		       (!it->has_pair && orphaned(it->mtime, now));
 	case FL_CACHE_TEMP:
 		return orphaned(it->mtime, now);
+	case FL_CACHE_ID:
+		return stale(it->mtime, now, max_age);
 	default:
 		return false;
 	}
@@ -331,6 +367,7 @@ struct lookup_msg {
 	int index;  /* into run->mounts */
 	int result; /* enum lookup_result */
 	char key[FL_CACHE_KEY_LEN + 1];
+	bool recalled; /* the key came from <id>.id, not from hashing */
 	struct fl_error err;
 };
 
@@ -396,25 +433,102 @@ static bool cacheable(const struct fl_run_mount *m)
 	return m->opt->kind == FL_KIND_STATIC && m->archive_fd >= 0;
 }
 
+/* The key remembered for file identity @id: true and @ret_key when
+ * <id>.id is a regular file of the caller's holding exactly a key and a
+ * newline.  Touches it (its last use, for the reaper). */
+static bool recall_key(int cache_fd, const char *id, uid_t uid, char ret_key[FL_CACHE_KEY_LEN + 1])
+{
+	_cleanup_close_ int fd = open_entry(cache_fd, id, ".id", uid);
+	char buf[FL_CACHE_KEY_LEN + 2];
+
+	if (fd < 0 || pread(fd, buf, sizeof(buf), 0) != FL_CACHE_KEY_LEN + 1 ||
+	    buf[FL_CACHE_KEY_LEN] != '\n' || !is_key(buf))
+		return false;
+	futimens(fd, NULL);
+	memcpy(ret_key, buf, FL_CACHE_KEY_LEN);
+	ret_key[FL_CACHE_KEY_LEN] = '\0';
+	return true;
+}
+
+/* Remember @key for identity @id: <id>.id.tmp.<pid> written, then renamed
+ * over <id>.id.  Best effort: a failure only means hashing again next time. */
+static void remember_key(int cache_fd, const char *id, const char *key)
+{
+	char tmp[FL_CACHE_KEY_LEN + 32], name[FL_CACHE_KEY_LEN + 8], line[FL_CACHE_KEY_LEN + 1];
+	int fd;
+
+	snprintf(tmp, sizeof(tmp), "%s.id.tmp.%d", id, (int)getpid());
+	snprintf(name, sizeof(name), "%s.id", id);
+	memcpy(line, key, FL_CACHE_KEY_LEN);
+	line[FL_CACHE_KEY_LEN] = '\n';
+	fd = openat(cache_fd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return;
+	if (write(fd, line, sizeof(line)) != (ssize_t)sizeof(line) || close(fd) < 0 ||
+	    renameat(cache_fd, tmp, cache_fd, name) < 0)
+		unlinkat(cache_fd, tmp, 0);
+}
+
+static bool same_identity(const struct stat *a, const struct stat *b)
+{
+	return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
+	       a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec &&
+	       a->st_ctim.tv_sec == b->st_ctim.tv_sec && a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
+}
+
+/* The key of @m's archive: remembered for its identity when the file is
+ * unchanged (*@ret_recalled), else hashed, then remembered. */
+static int key_archive(struct fl_run *run, struct fl_run_mount *m, int *cache_fd,
+		       struct lookup_msg *msg, bool *ret_recalled)
+{
+	char id[FL_CACHE_KEY_LEN + 1];
+	struct stat before, after;
+	int r;
+
+	*ret_recalled = false;
+	if (fstat(m->archive_fd, &before) == 0 && S_ISREG(before.st_mode)) {
+		fl_cache_id(&before, id);
+		/* An existing cache/ only: a remembered key implies one. */
+		if (*cache_fd < 0 && fl_cache_open_dir(run, false, cache_fd, &msg->err) < 0)
+			*cache_fd = -1;
+		if (*cache_fd >= 0 && recall_key(*cache_fd, id, run->creds->inner_uid, msg->key)) {
+			*ret_recalled = true;
+			return 1;
+		}
+	} else {
+		id[0] = '\0'; /* not a regular file: nothing to remember it by */
+	}
+	msg->err = (struct fl_error){ 0 };
+	r = fl_cache_key(m->archive_fd, msg->key, &msg->err);
+	if (r <= 0)
+		return r;
+	if (*cache_fd < 0) {
+		r = fl_cache_open_dir(run, true, cache_fd, &msg->err);
+		if (r < 0)
+			return r;
+	}
+	/* Remember the key only if the file did not change while it was
+	 * hashed: a key must never be filed under an identity it was not
+	 * computed for. */
+	if (id[0] && fstat(m->archive_fd, &after) == 0 && same_identity(&before, &after))
+		remember_key(*cache_fd, id, msg->key);
+	return 1;
+}
+
 /* One archive, in the child: key it, then look the key up. */
 static int lookup_one(struct fl_run *run, struct fl_run_mount *m, int *cache_fd,
 		      struct lookup_msg *msg, int *ret_fd)
 {
+	bool recalled;
 	char tool[4096];
 	int r;
 
-	r = fl_cache_key(m->archive_fd, msg->key, &msg->err);
+	r = key_archive(run, m, cache_fd, msg, &recalled);
 	if (r <= 0) {
 		msg->result = r < 0 ? LOOKUP_ERROR : LOOKUP_SKIP;
 		return r;
 	}
-	if (*cache_fd < 0) {
-		r = fl_cache_open_dir(run, true, cache_fd, &msg->err);
-		if (r < 0) {
-			msg->result = LOOKUP_ERROR;
-			return r;
-		}
-	}
+	msg->recalled = recalled;
 	*ret_fd = probe(*cache_fd, msg->key, run->creds->inner_uid);
 	if (*ret_fd >= 0)
 		msg->result = LOOKUP_HIT;
@@ -460,6 +574,9 @@ static int take_msg(struct fl_run *run, const struct lookup_msg *msg, int fd, st
 		return fl_error_prefix(err, "--cache-static");
 	}
 	m = &run->mounts[msg->index];
+	if (msg->recalled)
+		fl_verbose("%s: key %s remembered for this file (unchanged since it was hashed)",
+			   m->opt->file, msg->key);
 	switch (msg->result) {
 	case LOOKUP_HIT:
 		fl_verbose("%s: cache hit: %s/cache/%s.sfs", m->opt->file, run->home, msg->key);

@@ -8,13 +8,16 @@
  *
  * Cache entries: <key>.sfs (the image), <key>.complete (an empty marker whose
  * mtime is the last use), <key>.sfs.tmp.<pid>.<random> (a conversion under
- * way).  <key> is 16 lower-case hex digits.
+ * way), <id>.id (the key of one archive file, remembered: see fl_cache_id())
+ * and <id>.id.tmp.<pid> (one being written).  <key> and <id> are 16
+ * lower-case hex digits.
  */
 #ifndef FL_CACHE_H
 #define FL_CACHE_H
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <time.h>
 
@@ -36,11 +39,22 @@
  */
 int fl_cache_key(int fd, char ret_key[FL_CACHE_KEY_LEN + 1], struct fl_error *err);
 
+/*
+ * fl_cache_id() - the identity of the file @st describes (device, inode,
+ * size, mtime and ctime, to the nanosecond), as 16 hex digits: the name of
+ * the <id>.id file that remembers its key, so that a later run on the same,
+ * unmodified file need not hash it again.  Any write to the file changes its
+ * ctime (which no caller can set), so a changed file gets a new identity and
+ * is hashed afresh.
+ */
+void fl_cache_id(const struct stat *st, char ret_id[FL_CACHE_KEY_LEN + 1]);
+
 enum fl_cache_name {
 	FL_CACHE_UNKNOWN, /* not a name the cache makes: never touched */
 	FL_CACHE_IMAGE,	  /* <key>.sfs */
 	FL_CACHE_MARKER,  /* <key>.complete */
-	FL_CACHE_TEMP,	  /* <key>.sfs.tmp.<anything> */
+	FL_CACHE_TEMP,	  /* <key>.sfs.tmp.<anything>, <id>.id.tmp.<anything> */
+	FL_CACHE_ID,	  /* <id>.id: a remembered key */
 };
 
 /* fl_cache_name_kind() - what @name is; *@ret_key (may be NULL) gets its key. */
@@ -63,7 +77,8 @@ struct fl_cache_item {
  * seconds (0: never) and not younger than FL_CACHE_MIN_AGE; an
  * image without a marker, a marker without an image and a temporary file go
  * when older than FL_CACHE_ORPHAN_AGE (whatever @max_age_days says: they are
- * leftovers of interrupted conversions or removals).
+ * leftovers of interrupted conversions or removals).  A remembered key
+ * (<id>.id, touched at each use) goes by the same age rule as a marker.
  */
 bool fl_cache_reap_decide(const struct fl_cache_item *it, time_t now, int64_t max_age);
 
@@ -77,7 +92,9 @@ long fl_cache_max_age_days(const char *value, bool *ret_invalid);
 /*
  * fl_cache_lookup() - run step, after the layout and before the FUSE mounts:
  * in a short-lived child that has dropped to the caller
- * (fl_priv_drop_to_caller), key every zip --static archive, create
+ * (fl_priv_drop_to_caller), key every zip --static archive (from its
+ * remembered <id>.id when the file is unchanged, else by hashing it, then
+ * remembering the key), create
  * $FUSELAGE_HOME/cache/ if needed and look each key up.  A hit (image and
  * marker present, both regular files of the caller's) touches the marker and
  * replaces the mount's archive_fd by the image, opened by the child; a miss

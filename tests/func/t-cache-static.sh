@@ -37,7 +37,18 @@ mkzip()
 	rand_hex >"$d/unique.txt"
 	fx_zip "$d" "$out"
 	rm -rf "$d"
-	fl_on_exit "rm -f '$CACHE/$(key_of "$out")'.*"
+	fl_on_exit "rm -f '$CACHE/$(key_of "$out")'.*; forget_ids '$(key_of "$out")'"
+}
+# the <id>.id name fuselage files a file's remembered key under (cache.h)
+id_of() { printf 'fuselage-id-1 %s' "$(stat -c '%d %i %s %.9Y %.9Z' "$1")" | sha256sum | cut -c1-16; }
+# remove every remembered key that names KEY
+forget_ids()
+{
+	local f
+	for f in "$CACHE"/*.id; do
+		[ -f "$f" ] && [ "$(cat "$f")" = "$1" ] && rm -f "$f"
+	done
+	return 0
 }
 entries() { (cd "$CACHE" 2>/dev/null && ls -A | grep -F "$1" | sort | tr '\n' ' '); }
 age_s() { echo $(($(date +%s) - $(stat -c %Y "$1"))); }
@@ -68,12 +79,17 @@ for f in "$ka.sfs" "$ka.complete"; do
 	assert_eq "$f is not group/world-writable" "0" "$((0$mode & 022))"
 done
 assert_eq "the marker is empty" "0" "$(stat -c %s "$CACHE/$ka.complete")"
+ida=$(id_of a.zip)
+assert_eq "the key is remembered for the file's identity" "$ka" "$(cat "$CACHE/$ida.id" 2>&1)"
+assert_eq "... in a 0600 file of the caller's" "600 $me" "$(stat -c '%a %u' "$CACHE/$ida.id" 2>&1)"
+assert_no_match "-v: the first run hashed the file" "remembered" "$FL_ERR"
 
 # --- second run: a hit ----------------------------------------------------------------
 touch -d '2 hours ago' "$CACHE/$ka.complete"
 fl_run -v --cache-static -s a.zip sh -c 'python3 "$1" "$FUSELAGE_STATIC/a"' sh "$FL_FUNC/manifest.py"
 assert_ok "second --cache-static run"
 assert_match "-v says cache hit" "a\.zip: cache hit: .*/cache/$ka\.sfs" "$FL_ERR"
+assert_match "-v: the key was remembered, not hashed again" "a\.zip: key $ka remembered" "$FL_ERR"
 assert_match "-v: the image is served as squashfs" "serving a\.zip \(squashfs\)" "$FL_ERR"
 assert_no_match "no second conversion" "converted" "$FL_ERR"
 assert_text_eq "the image's content is the zip's" "$(cat zip-manifest)" "$FL_OUT"
@@ -83,6 +99,41 @@ fl_run --cache-static -s a.zip sh -c 'cat "$FUSELAGE_STATIC/a/plain.txt"; cd "$F
 assert_eq "a hit is quiet without -v; files and programs work" "hello world
 hello from bin/hello.sh: x" "$FL_OUT"
 assert_eq "... and stderr is empty" "" "$FL_ERR"
+
+# a remembered key is only ever used for the unchanged file: touched, the
+# zip is hashed again (same bytes: still a hit); copied, the copy is another
+# file; changed in place with its size and mtime put back (only the ctime
+# moves), it is a different archive with a key of its own
+sleep 0.01
+touch a.zip
+fl_run -v --cache-static -s a.zip cat /dev/null
+assert_no_match "touched: the key is not taken from memory" "remembered" "$FL_ERR"
+assert_match "touched: hashed again, the same key, a hit" "a\.zip: cache hit: .*/cache/$ka\.sfs" "$FL_ERR"
+assert_eq "... and remembered for the new identity" "$ka" "$(cat "$CACHE/$(id_of a.zip).id" 2>&1)"
+cp -p a.zip a2.zip
+fl_run -v --cache-static -s a:a2.zip cat /dev/null
+assert_no_match "a copy: another file, not remembered" "remembered" "$FL_ERR"
+assert_match "a copy: the same bytes, the same entry" "cache hit: .*/cache/$ka\.sfs" "$FL_ERR"
+# the first local header's time field (the central directory's copy is the
+# one that counts): new bytes, the same size, the mtime put back
+python3 - a2.zip <<'PY'
+import os, sys
+p = sys.argv[1]
+st = os.stat(p)
+with open(p, "r+b") as f:
+    f.seek(10)
+    t = f.read(2)
+    f.seek(10)
+    f.write(bytes([t[0] ^ 0x20, t[1]]))
+os.utime(p, ns=(st.st_atime_ns, st.st_mtime_ns))
+PY
+k2=$(key_of a2.zip)
+fl_on_exit "rm -f '$CACHE/$k2'.*; forget_ids '$k2'"
+assert_true "changed in place: new bytes, a new key" test "$k2" != "$ka"
+assert_eq "... the same size" "$(stat -c %s a.zip)" "$(stat -c %s a2.zip)"
+fl_run -v --cache-static -s a:a2.zip cat /dev/null
+assert_no_match "changed in place (size and mtime kept): not remembered" "remembered" "$FL_ERR"
+assert_match "... hashed again: its own new key" "cache miss \(key $k2\)" "$FL_ERR"
 
 # base64 text of the zip is keyed by the decoded bytes: the same entry
 { printf '#!/usr/bin/env fuselage\n'; base64 -w 76 a.zip; } >a.zip.b64

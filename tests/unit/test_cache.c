@@ -173,6 +173,12 @@ Test(cache, names)
 	cr_assert_eq(fl_cache_name_kind("0123456789abcdef0.sfs", NULL), FL_CACHE_UNKNOWN);
 	cr_assert_eq(fl_cache_name_kind("0123456789abcdef.sfsx", NULL), FL_CACHE_UNKNOWN);
 	cr_assert_eq(fl_cache_name_kind("0123456789abcdef", NULL), FL_CACHE_UNKNOWN);
+	cr_assert_eq(fl_cache_name_kind("0123456789abcdef.id", key), FL_CACHE_ID);
+	cr_assert_str_eq(key, "0123456789abcdef");
+	cr_assert_eq(fl_cache_name_kind("0123456789abcdef.id.tmp.77", NULL), FL_CACHE_TEMP);
+	cr_assert_eq(fl_cache_name_kind("0123456789abcdef.id.tmp.", NULL), FL_CACHE_UNKNOWN);
+	cr_assert_eq(fl_cache_name_kind("0123456789abcdef.idx", NULL), FL_CACHE_UNKNOWN);
+	cr_assert_eq(fl_cache_name_kind("0123456789abcdef.id~", NULL), FL_CACHE_UNKNOWN);
 	cr_assert_eq(fl_cache_name_kind("notes.txt", NULL), FL_CACHE_UNKNOWN);
 	cr_assert_eq(fl_cache_name_kind("", NULL), FL_CACHE_UNKNOWN);
 	cr_assert_eq(fl_cache_name_kind(".", NULL), FL_CACHE_UNKNOWN);
@@ -295,6 +301,62 @@ Test(cache, reaper_never_touches_unknown_names_or_non_files)
 		cr_assert(!decide(MRK, types[i], 1000 * DAY, false, 0, 1));
 		cr_assert(!decide(TMP, types[i], 1000 * DAY, false, 0, 1));
 	}
+}
+
+#define RID "0123456789abcdef.id"
+#define RIDTMP "0123456789abcdef.id.tmp.42"
+
+Test(cache, reaper_remembered_keys_by_max_age)
+{
+	/* a remembered key ages like a marker: by its own last use */
+	cr_assert(decide(RID, S_IFREG, DAY + 1, false, 0, 1));
+	cr_assert(!decide(RID, S_IFREG, DAY, false, 0, 1));
+	cr_assert(!decide_s(RID, S_IFREG, 59, false, 0, 1));
+	cr_assert(decide_s(RID, S_IFREG, 60, false, 0, 1));
+	cr_assert(!decide(RID, S_IFREG, 10000 * DAY, false, 0, 0));
+	cr_assert(!decide(RID, S_IFLNK, 10000 * DAY, false, 0, 1));
+	/* one being written: a leftover after an hour */
+	cr_assert(decide(RIDTMP, S_IFREG, 3601, false, 0, 0));
+	cr_assert(!decide(RIDTMP, S_IFREG, 3600, false, 0, 30));
+}
+
+/* fl_cache_id(): every field of the identity counts, to the nanosecond. */
+Test(cache, file_identity)
+{
+	struct stat a = { .st_dev = 2049, .st_ino = 1234, .st_size = 4096 }, b;
+	char ia[17], ib[17];
+
+	a.st_mtim = (struct timespec){ 1700000000, 5 };
+	a.st_ctim = (struct timespec){ 1700000001, 7 };
+	fl_cache_id(&a, ia);
+	cr_assert_eq(strlen(ia), 16);
+	cr_assert_eq(fl_cache_name_kind(strcat(strcpy((char[32]){ 0 }, ia), ".id"), NULL),
+		     FL_CACHE_ID, "%s is a valid id", ia);
+	b = a;
+	fl_cache_id(&b, ib);
+	cr_assert_str_eq(ia, ib, "the same identity, the same id");
+	struct stat v[7];
+	const char *what[7] = { "dev", "ino", "size", "mtime ns", "mtime s", "ctime ns", "ctime s" };
+
+	for (int i = 0; i < 7; i++)
+		v[i] = a;
+	v[0].st_dev++;
+	v[1].st_ino++;
+	v[2].st_size++;
+	v[3].st_mtim.tv_nsec++;
+	v[4].st_mtim.tv_sec++;
+	v[5].st_ctim.tv_nsec++;
+	v[6].st_ctim.tv_sec++;
+	for (int i = 0; i < 7; i++) {
+		fl_cache_id(&v[i], ib);
+		cr_assert_str_neq(ia, ib, "a different %s, a different id", what[i]);
+	}
+	/* fields other than the identity do not count */
+	b = a;
+	b.st_atim.tv_sec++;
+	b.st_mode = 0755;
+	fl_cache_id(&b, ib);
+	cr_assert_str_eq(ia, ib, "atime and mode are not identity");
 }
 
 /* --- the reaper on a real directory -------------------------------------------- */

@@ -53,6 +53,7 @@ struct fl_inflate_cursor {
 	uint64_t out;          /* output offset of the next byte */
 	uint64_t in;           /* input bytes fed to zs (relative to src.off) */
 	uint64_t next_rec;     /* record a checkpoint at a boundary past this */
+	uint64_t produced;     /* bytes inflated since the cursor was made */
 	unsigned char inbuf[IN_CHUNK];
 	unsigned char skip[SKIP_CHUNK];
 };
@@ -425,6 +426,7 @@ static ssize_t cursor_step(struct fl_inflate_cursor *c, unsigned char *dst, size
 		if (c->from_start)
 			c->crc = (uint32_t)crc32_z(c->crc, c->zs.next_out - got, got);
 		c->out += got;
+		c->produced += got;
 		total += got;
 		maybe_checkpoint(c);
 	}
@@ -488,6 +490,16 @@ ssize_t fl_inflate_cursor_read(struct fl_inflate_cursor *c, void *buf, size_t si
 	n = cursor_read_locked(c, buf, size, off);
 	if (n < 0)
 		c->out = UINT64_MAX; /* state unknown: the next read resets */
+	pthread_mutex_unlock(&c->lock);
+	return n;
+}
+
+uint64_t fl_inflate_cursor_produced(struct fl_inflate_cursor *c)
+{
+	uint64_t n;
+
+	pthread_mutex_lock(&c->lock);
+	n = c->produced;
 	pthread_mutex_unlock(&c->lock);
 	return n;
 }

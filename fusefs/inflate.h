@@ -83,4 +83,11 @@ void fl_inflate_cursor_free(struct fl_inflate_cursor *cur);
 ssize_t fl_inflate_cursor_read(struct fl_inflate_cursor *cur, void *buf, size_t size,
 			       uint64_t off);
 
+/*
+ * fl_inflate_cursor_produced() - how many bytes @cur has inflated since it
+ * was made, counting those skipped on the way to a read's offset: the work
+ * its reads cost (tests, stats).
+ */
+uint64_t fl_inflate_cursor_produced(struct fl_inflate_cursor *cur);
+
 #endif

@@ -325,63 +325,81 @@ Test(inflate, concurrent_cursors)
 	stream_done(&s);
 }
 
-static double now(void)
+/* @n random 4 KiB reads (checking every byte); returns the bytes the
+ * cursor inflated for them, and the largest amount one read cost. */
+static uint64_t random_reads(struct fl_inflate_cursor *c, const struct stream *s, int n,
+			     uint64_t seed, uint64_t *ret_max)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* @n random 4 KiB reads; returns seconds.  Checks every byte. */
-static double timed_reads(struct fl_inflate_cursor *c, const struct stream *s, int n,
-			  uint64_t seed)
-{
+	uint64_t start = fl_inflate_cursor_produced(c), max = 0;
 	unsigned char buf[4096];
-	double t0 = now();
 
 	for (int i = 0; i < n; i++) {
-		uint64_t off;
+		uint64_t off, before = fl_inflate_cursor_produced(c), cost;
 
 		seed = seed * 6364136223846793005ull + 1442695040888963407ull;
 		off = (seed >> 16) % (s->len - sizeof(buf));
 		cr_assert_eq(fl_inflate_cursor_read(c, buf, sizeof(buf), off), (ssize_t)sizeof(buf));
 		cr_assert_eq(memcmp(buf, s->data + off, sizeof(buf)), 0, "bytes differ at %llu",
 			     (unsigned long long)off);
+		cost = fl_inflate_cursor_produced(c) - before;
+		if (cost > max)
+			max = cost;
 	}
-	return now() - t0;
+	*ret_max = max;
+	return fl_inflate_cursor_produced(c) - start;
 }
 
 /*
- * The measurement of the brief: 1000 random 4 KiB reads in a 256 MiB+
- * deflated stream, with checkpoints (cold index, then warm) and re-inflating
- * from zero.  The restart path is slow: 20 reads unless FL_BENCH_FULL=1.
+ * What checkpoints buy, counted in bytes inflated rather than timed (the
+ * timings are bench/run.sh row 4's): random 4 KiB reads in a 48 MiB
+ * deflated stream.  Once the index is warm, no read inflates more than one
+ * span plus one deflate block and the read itself; re-inflating from zero
+ * costs, on average, half the stream per backwards read.
  */
-Test(inflate, bench_checkpoints_vs_restart, .timeout = 900)
+Test(inflate, checkpoints_bound_the_work_of_random_reads, .timeout = 300)
 {
-	int nslow = getenv("FL_BENCH_FULL") ? 1000 : 20;
+	const uint64_t bound = 2 * FL_INFLATE_SPAN + 4096;
 	struct fl_inflate_index *idx, *idx0;
 	struct fl_inflate_cursor *c, *c0;
-	double cold, warm, slow;
+	uint64_t cold, warm, slow, max_cold, max_warm, max_slow;
+	unsigned char buf[64 << 10];
 	struct stream s;
+	size_t points;
 
-	stream_init(&s, (size_t)288 << 20, 6);
+	stream_init(&s, (size_t)48 << 20, 6);
 	cr_assert_eq(fl_inflate_index_new(&s.src, 0, &idx), 0);
 	cr_assert_eq(fl_inflate_cursor_new(idx, &c), 0);
-	cold = timed_reads(c, &s, 1000, 1);
-	warm = timed_reads(c, &s, 1000, 2);
+	/* cold: checkpoints are taken on the way, so the stream is inflated
+	 * about once in all, plus at most a bounded amount per read */
+	cold = random_reads(c, &s, 200, 1, &max_cold);
+	cr_assert_leq(cold, s.len + 200 * bound, "cold: %llu bytes inflated for 200 reads",
+		      (unsigned long long)cold);
+	/* one sequential pass makes the index complete */
+	for (uint64_t off = 0; off < s.len; off += sizeof(buf))
+		cr_assert_gt(fl_inflate_cursor_read(c, buf, sizeof(buf), off), 0);
+	points = fl_inflate_index_points(idx);
+	cr_assert_geq(points, s.len / (2 * FL_INFLATE_SPAN), "%zu checkpoints for %zu MiB", points,
+		      s.len >> 20);
+	cr_assert_leq(points, s.len / FL_INFLATE_SPAN + 1, "%zu checkpoints for %zu MiB", points,
+		      s.len >> 20);
+	warm = random_reads(c, &s, 1000, 2, &max_warm);
+	cr_assert_leq(max_warm, bound, "warm: one read inflated %llu bytes (bound %llu)",
+		      (unsigned long long)max_warm, (unsigned long long)bound);
+
 	cr_assert_eq(fl_inflate_index_new(&s.src, FL_INFLATE_NO_CHECKPOINTS, &idx0), 0);
 	cr_assert_eq(fl_inflate_cursor_new(idx0, &c0), 0);
-	slow = timed_reads(c0, &s, nslow, 3);
+	cr_assert_eq(fl_inflate_index_points(idx0), 0);
+	slow = random_reads(c0, &s, 20, 2, &max_slow);
 	fprintf(stderr,
-		"inflate bench: %zu MiB -> %llu MiB deflated; 1000 random 4 KiB reads:\n"
-		"  checkpoints, cold index: %.3f s (%.2f ms/read), %zu points, %zu KiB held\n"
-		"  checkpoints, warm index: %.3f s (%.2f ms/read)\n"
-		"  from zero (%d reads):    %.3f s (%.2f ms/read, ~%.0f s per 1000)\n",
-		s.len >> 20, (unsigned long long)(s.src.csize >> 20), cold, cold,
-		fl_inflate_index_points(idx), fl_inflate_index_memory(idx) >> 10, warm, warm, nslow,
-		slow, slow * 1000 / nslow, slow * 1000 / nslow);
-	cr_assert_lt(warm * 5, slow * 1000 / nslow, "checkpoints must beat restarting by far");
+		"inflate work: %zu MiB stream, %zu checkpoints (%zu KiB held); bytes inflated per "
+		"4 KiB read: cold %llu, warm %llu (max %llu), from zero %llu (max %llu)\n",
+		s.len >> 20, points, fl_inflate_index_memory(idx) >> 10,
+		(unsigned long long)(cold / 200), (unsigned long long)(warm / 1000),
+		(unsigned long long)max_warm, (unsigned long long)(slow / 20),
+		(unsigned long long)max_slow);
+	/* the target, as work: at least 10x less than from zero */
+	cr_assert_geq(slow / 20, 10 * (warm / 1000), "warm %llu vs from zero %llu bytes per read",
+		      (unsigned long long)(warm / 1000), (unsigned long long)(slow / 20));
 	fl_inflate_cursor_free(c0);
 	fl_inflate_index_free(idx0);
 	fl_inflate_cursor_free(c);

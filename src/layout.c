@@ -300,15 +300,20 @@ static int private_run(struct fl_run *run, struct fl_error *err)
 	r = fl_ns_mount_tmpfs(run->creds, target, 0755, "4m", &newfd, err);
 	if (r < 0)
 		return fl_error_prefix(err, "cannot make a private /run");
-	d = fdopendir(dup(oldfd));
+	d = fdopendir(fcntl(oldfd, F_DUPFD_CLOEXEC, 0));
 	if (!d)
 		return fl_error_set(err, errno, "cannot read /run: %s", strerror(errno));
-	while (r == 0 && (e = readdir(d)))
-		if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
-			r = rerun_entry(run, oldfd, newfd, e, err);
+	/* An entry that cannot be carried over is left out, with a -v line:
+	 * one odd entry of the host's /run must not cost the whole run. */
+	while ((e = readdir(d))) {
+		struct fl_error eerr = { 0 };
+
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		if (rerun_entry(run, oldfd, newfd, e, &eerr) < 0)
+			fl_verbose("private /run: %s; left out", eerr.msg);
+	}
 	closedir(d);
-	if (r < 0)
-		return r;
 	if (mkdirat(newfd, "fuselage", 0755) < 0 || fchmodat(newfd, "fuselage", 0755, 0) < 0)
 		return fl_error_set(err, errno, "cannot create " FIXED_DIR ": %s", strerror(errno));
 	fl_verbose(FIXED_DIR " does not exist on the host: a private /run with it was made");

@@ -11,7 +11,7 @@ set -u -o pipefail
 usage() {
 	cat <<'EOF'
 usage: bench/run.sh [--quick] [--reps N] [--cache DIR] [--fuselage PATH]
-                    [--rows "1 2 3 4 5 6 7 8"] [--out FILE] [--keep-going]
+                    [--rows "1 2 3 4 5 6 7 8 9"] [--out FILE] [--keep-going]
 
   --quick          small data sets (5k files/50 MB, 128 MiB file, 20k tiny
                    files) and 3 repeats; a few minutes
@@ -29,7 +29,7 @@ MODE=full
 REPS=
 CACHE=${FL_BENCH_CACHE:-/var/tmp/fl-bench}
 FL=${FUSELAGE:-}
-ROWS="1 2 3 4 5 6 7 8"
+ROWS="1 2 3 4 5 6 7 8 9"
 OUT=
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -53,10 +53,10 @@ done
 
 if [ "$MODE" = quick ]; then
 	: "${REPS:=3}"
-	TREE_FILES=5000 TREE_MB=50 BIG_MB=128 TINY_FILES=20000 REINFLATE_SAMPLE=20
+	TREE_FILES=5000 TREE_MB=50 BIG_MB=128 TINY_FILES=20000 REINFLATE_SAMPLE=20 DYN_SRC_FILES=100
 else
 	: "${REPS:=5}"
-	TREE_FILES=50000 TREE_MB=500 BIG_MB=1024 TINY_FILES=200000 REINFLATE_SAMPLE=10
+	TREE_FILES=50000 TREE_MB=500 BIG_MB=1024 TINY_FILES=200000 REINFLATE_SAMPLE=10 DYN_SRC_FILES=400
 fi
 NREAD=1000 # row 4: random 4 KiB reads
 
@@ -186,15 +186,18 @@ build_data() {
 		have $t || { echo "run.sh: $t is required" >&2; exit 2; }
 	done
 	gen_py
-	build_set tree "$TREE_FILES" "$TREE_MB" || exit 1
+	# row 9 alone needs only big (and its own src set)
+	if [ "$ROWS" != 9 ]; then
+		build_set tree "$TREE_FILES" "$TREE_MB" || exit 1
+		build_set tiny "$TINY_FILES" || exit 1
+	fi
 	build_set big "$BIG_MB" || exit 1
-	build_set tiny "$TINY_FILES" || exit 1
 	if [ ! -e "$SET/offsets.txt" ]; then
 		python3 "$SET/gen.py" offsets "$SET/offsets.txt" $((BIG_MB << 20)) "$NREAD" || exit 1
 	fi
 	# the file read by row 1: a small file from the middle of the tree
-	SMALL=$(unzip -Z1 "$SET/tree.zip" | grep '\.txt$' | awk '{ l[NR] = $0 } END { print l[int(NR / 2)] }')
-	TINY1=$(unzip -Z1 "$SET/tiny.zip" | grep '/t' | awk '{ l[NR] = $0 } END { print l[int(NR / 2)] }')
+	SMALL=$(unzip -Z1 "$SET/tree.zip" 2>/dev/null | grep '\.txt$' | awk '{ l[NR] = $0 } END { print l[int(NR / 2)] }')
+	TINY1=$(unzip -Z1 "$SET/tiny.zip" 2>/dev/null | grep '/t' | awk '{ l[NR] = $0 } END { print l[int(NR / 2)] }')
 	# row 4 reader
 	cat >"$SET/randread.c" <<'EOF'
 #define _GNU_SOURCE
@@ -547,6 +550,66 @@ row8() {
 	if [ -n "$FUSELAGE_HOME_SAVE" ]; then export FUSELAGE_HOME=$FUSELAGE_HOME_SAVE; else unset FUSELAGE_HOME; fi
 }
 
+# Row 9: --dynamic.  The same work in the same fuselage run layout, on the
+# overlay over a --dynamic archive, on the FUSE copy-on-write fallback
+# (FUSELAGE_DYNAMIC_BACKEND=fuse; recorded only where it exists), and on the
+# run's plain tmpfs ($FUSELAGE_TMPDIR, with the archive --static).  Work time
+# only, timed inside the command.
+# inner_dyn BACKEND ARCHIVE INNER: BACKEND overlay|fuse|tmpfs; INNER uses $D
+# (where to work) and $S (the archive's read-only view, tmpfs only).
+inner_dyn() {
+	local opt=-d be=$1
+	[ "$be" = tmpfs ] && opt=-s
+	FUSELAGE_DYNAMIC_BACKEND=${be/tmpfs/overlay} "$FL" "$opt" "a:$2" -- bash -c '
+		if [ "$1" = tmpfs ]; then D=$FUSELAGE_TMPDIR/w S=$FUSELAGE_STATIC/a; mkdir "$D"
+		else D=$FUSELAGE_DYNAMIC/a S=$D; fi
+		cd "$D" || exit 1
+		s=$EPOCHREALTIME; eval "$0" >/dev/null || exit 1; e=$EPOCHREALTIME
+		echo "$s $e"' "$3" "$be" | tail -n1 | awk 'NF == 2 { printf "%.6f\n", $2 - $1 }'
+}
+# a small C project (files × 1 function, a Makefile) as src.zip
+build_src() {
+	[ -e "$SET/src.done" ] && return 0
+	local d=$SET/src/src n=$DYN_SRC_FILES i
+	rm -rf "$d" "$SET/src.zip"
+	mkdir -p "$d/lib"
+	for ((i = 0; i < n; i++)); do
+		printf '#include "all.h"\nint f%d(int x)\n{\n\tint s = 0;\n\tfor (int i = 0; i < x; i++)\n\t\ts += i * %d %% 7;\n\treturn s;\n}\n' "$i" "$i" >"$d/lib/f$i.c"
+		printf 'int f%d(int x);\n' "$i" >>"$d/lib/all.h"
+	done
+	printf '#include <stdio.h>\n#include "lib/all.h"\nint main(void) { printf("%%d\\n", f0(10)); return 0; }\n' >"$d/main.c"
+	printf 'OBJS := $(patsubst %%.c,%%.o,$(wildcard lib/*.c)) main.o\nCFLAGS := -O1 -Ilib\nprog: $(OBJS)\n\t$(CC) -o $@ $(OBJS)\n' >"$d/Makefile"
+	(cd "$d" && zip -q -r -X "$SET/src.zip" .) || return 1
+	rm -rf "$d"
+	touch "$SET/src.done"
+}
+row9() {
+	log "row 9: --dynamic: overlay vs the FUSE fallback vs the run's plain tmpfs"
+	build_src || return
+	local be W
+	# in a new directory (build output, a venv) and, for the archive, in
+	# one of its own directories, where every new name is first looked up
+	# in the lower layer (one FUSE round trip each)
+	local CREATE='mkdir new && cd new && python3 -c "import os
+for i in range(100000): open(\"c%06d\" % i, \"w\").write(\"x\" * 100)"'
+	local CREATE_OLD='python3 -c "import os
+for i in range(100000): open(\"c%06d\" % i, \"w\").write(\"x\" * 100)"'
+	local SEQ="dd if=/dev/zero of=seq.bin bs=1M count=$BIG_MB status=none"
+	local COPYUP='if [ "$S" = "$D" ]; then printf Z >>big.log; else cp "$S/big.log" . && printf Z >>big.log; fi'
+	local BUILD="if [ \"\$S\" != \"\$D\" ]; then unzip -q '$SET/src.zip'; fi; make -s -j2 prog && ./prog"
+	for be in overlay fuse tmpfs; do
+		if [ "$be" = fuse ] && ! FUSELAGE_DYNAMIC_BACKEND=fuse "$FL" -d "a:$SET/src.zip" true 2>/dev/null; then
+			log "  the FUSE copy-on-write fallback is not available: its column is skipped"
+			continue
+		fi
+		measure 9 "r9.create.$be" "$be" inner_dyn "$be" "$SET/src.zip" "$CREATE"
+		[ "$be" != tmpfs ] && measure 9 "r9.create.$be.old" "$be, in the archive's root directory" inner_dyn "$be" "$SET/src.zip" "$CREATE_OLD"
+		measure 9 "r9.seq.$be" "$be" inner_dyn "$be" "$SET/src.zip" "$SEQ"
+		measure_few 9 "r9.copyup.$be" "$be" inner_dyn "$be" "$SET/big.sqfs" "$COPYUP"
+		measure 9 "r9.build.$be" "$be" inner_dyn "$be" "$SET/src.zip" "$BUILD"
+	done
+}
+
 # ----------------------------------------------------------------- report
 
 fmt() { awk -v v="$1" -v u="$2" 'BEGIN { if (v == "NA") { print "n/a"; exit }
@@ -586,10 +649,11 @@ report() {
 	echo "Machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), $(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo) RAM, kernel $(uname -r)."
 	echo "Load average before / after the measurements: $LOAD0 / $(cut -d' ' -f1-3 /proc/loadavg) (the machine is shared)."
 	echo "fuselage: \`$FL\` ($("$FL" --version 2>/dev/null | head -1))."
-	echo "Data: tree = $(cat "$SET/tree.nfiles") files / $(( $(cat "$SET/tree.bytes") >> 20 )) MiB" \
+	[ -e "$SET/tree.done" ] && echo "Data: tree = $(cat "$SET/tree.nfiles") files / $(( $(cat "$SET/tree.bytes") >> 20 )) MiB" \
 		"(zip $(( $(stat -c %s "$SET/tree.zip") >> 20 )) MiB, squashfs $(( $(stat -c %s "$SET/tree.sqfs") >> 20 )) MiB);" \
 		"big = one ${BIG_MB} MiB log-like text file (zip $(( $(stat -c %s "$SET/big.zip") >> 20 )) MiB deflate, squashfs $(( $(stat -c %s "$SET/big.sqfs") >> 20 )) MiB);" \
 		"tiny = $(cat "$SET/tiny.nfiles") files of ~30 bytes."
+	want 9 && echo "Row 9: big as above; src = ${DYN_SRC_FILES} C files of one function each plus a Makefile, zipped; tmpfs = the run's own tmpfs (\$FUSELAGE_TMPDIR), overlay = a --dynamic archive, fuse = the same with FUSELAGE_DYNAMIC_BACKEND=fuse."
 	echo "zip: \`zip -r\` (deflate -6); squashfs: \`mksquashfs\` defaults (gzip, block size 128 KiB)."
 	echo "warm = archive file in the page cache, fresh mount per run; cold = \`drop_caches\` after the mount is up."
 	want 1 && { thead "### Row 1: time until a command has read one small file (end to end, tree, warm unless noted)" "fuselage zip"; table_lines r1. r1.fl.zip; }
@@ -602,6 +666,17 @@ report() {
 	want 5 && { thead "### Row 5: start-up, \`fuselage -- true\` vs \`unshare -rm true\` (per invocation)" "unshare (root)"; table_lines r5. r5.root.unshare; }
 	want 7 && { thead "### Row 7: \`--cache-static\`, end to end, one small file from the tree zip (warm)" "no cache"; table_lines r7. r7.fl.zip; }
 	want 8 && { thead "### Row 8: \`--cache-static\`, $NREAD random 4 KiB preads in the big file (warm)" "the zip"; table_lines r8. r8.fl.zip; }
+	for w in create seq copyup build; do
+		want 9 || break
+		case $w in
+		create) t="100 000 creates of 100-byte files (python; a new directory unless noted)" ;;
+		seq) t="sequential write of ${BIG_MB} MiB (\`dd bs=1M\`)" ;;
+		copyup) t="copy-up of the ${BIG_MB} MiB archive file (append a byte; tmpfs: \`cp\` from the archive, then append)" ;;
+		build) t="build a ${DYN_SRC_FILES}-file C project (\`make -j2\`; tmpfs: \`unzip\` first)" ;;
+		esac
+		thead "### Row 9 ($w): --dynamic, $t" "plain tmpfs"
+		table_lines "r9.$w." "r9.$w.tmpfs"
+	done
 	want 6 && { thead "### Row 6: peak RSS (VmHWM) of the serving process after the work" "fuselage zip, big file"; table_lines r6. r6.big.fl.zip KiB; }
 	echo
 	echo "### Targets"
@@ -621,6 +696,12 @@ report() {
 	want 6 && target "6: peak RSS below fuse-zip (walk tree)" "$(r r6.tree.fl.zip r6.tree.fusezip)" "<=" 1 "fuselage / fuse-zip"
 	want 7 && target "7: a cached run faster than serving the zip" "$(r r7.fl.zip r7.cached)" ">=" 1 "no cache / cached"
 	want 8 && target "8: random reads in the cached image faster than in the zip" "$(r r8.fl.zip r8.cached)" ">=" 1 "zip / cached image"
+	want 9 && target "9: overlay creates within 1.2× of tmpfs" "$(r r9.create.overlay r9.create.tmpfs)" "<=" 1.2 "overlay / tmpfs"
+	want 9 && target "9: overlay sequential write within 1.2× of tmpfs" "$(r r9.seq.overlay r9.seq.tmpfs)" "<=" 1.2 "overlay / tmpfs"
+	want 9 && target "9: overlay copy-up within 1.2× of cp to tmpfs" "$(r r9.copyup.overlay r9.copyup.tmpfs)" "<=" 1.2 "overlay / tmpfs"
+	want 9 && target "9: overlay build within 1.2× of unzip + build on tmpfs" "$(r r9.build.overlay r9.build.tmpfs)" "<=" 1.2 "overlay / tmpfs"
+	want 9 && target "9: FUSE fallback writes within 3× of tmpfs" "$(r r9.seq.fuse r9.seq.tmpfs)" "<=" 3 "fuse / tmpfs (seq write)"
+	want 9 && target "9: FUSE fallback creates within 3× of tmpfs" "$(r r9.create.fuse r9.create.tmpfs)" "<=" 3 "fuse / tmpfs (creates)"
 	want 6 && target "6: peak RSS below fuse-zip (walk tiny)" "$(r r6.tiny.fl.zip r6.tiny.fusezip)" "<=" 1 "fuselage / fuse-zip"
 	echo
 	echo "Raw samples: $SAMPLES"
@@ -633,6 +714,6 @@ log "mode $MODE, $REPS repeats, cache $SET, fuselage $FL"
 build_data
 T0=$SECONDS
 LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
-for row in 1 2 3 4 5 6 7 8; do want $row && row$row; done
+for row in 1 2 3 4 5 6 7 8 9; do want $row && row$row; done
 log "measurements took $((SECONDS - T0)) s"
 if [ -n "$OUT" ]; then report | tee "$OUT"; else report; fi

@@ -244,6 +244,82 @@ static int run_root(struct fl_run *run, int procfd, struct fl_error *err)
 	return fl_ns_mount_tmpfs(run->creds, dir, 0700, size, &run->run_fd, err);
 }
 
+/* Re-create entry @e of the old /run (@oldfd) in the new one (@newfd): a
+ * symlink as a copy, anything else bind-mounted onto a new directory or
+ * empty file, so sockets, /run/user/UID and every mount below stay
+ * reachable. */
+static int rerun_entry(const struct fl_run *run, int oldfd, int newfd, const struct dirent *e,
+		       struct fl_error *err)
+{
+	_cleanup_close_ int tfd = -1;
+	char target[4096];
+	struct stat st;
+	ssize_t n;
+
+	if (fstatat(oldfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return 0;  /* gone meanwhile, or not ours to see */
+	if (S_ISLNK(st.st_mode)) {
+		n = readlinkat(oldfd, e->d_name, target, sizeof(target) - 1);
+		if (n < 0)
+			return 0;
+		target[n] = '\0';
+		if (symlinkat(target, newfd, e->d_name) < 0)
+			return fl_error_set(err, errno, "cannot re-create /run/%s: %s", e->d_name,
+					    strerror(errno));
+		return 0;
+	}
+	if (S_ISDIR(st.st_mode) ? mkdirat(newfd, e->d_name, 0755) < 0
+				: mknodat(newfd, e->d_name, S_IFREG | 0644, 0) < 0)
+		return fl_error_set(err, errno, "cannot re-create /run/%s: %s", e->d_name,
+				    strerror(errno));
+	tfd = openat(newfd, e->d_name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (tfd < 0)
+		return fl_error_set(err, errno, "cannot open the new /run/%s: %s", e->d_name,
+				    strerror(errno));
+	return fl_ns_bind(run->creds, oldfd, e->d_name, tfd, err);
+}
+
+/*
+ * Unprivileged mode without /run/fuselage on the host: a tmpfs over /run in
+ * our namespace, with every entry of the old /run bind-mounted back, and
+ * /run/fuselage in it.  Nothing of the host changes; only a process of this
+ * run sees the new /run.  (Setuid and root mode need no such help: whoever
+ * installs them can create /run/fuselage, and make install does.)
+ */
+static int private_run(struct fl_run *run, struct fl_error *err)
+{
+	_cleanup_close_ int oldfd = -1, target = -1, newfd = -1;
+	DIR *d;
+	struct dirent *e;
+	int r = 0;
+
+	oldfd = open("/run", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	target = open("/run", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (oldfd < 0 || target < 0)
+		return fl_error_set(err, errno, "cannot open /run: %s", strerror(errno));
+	r = fl_ns_mount_tmpfs(run->creds, target, 0755, "4m", &newfd, err);
+	if (r < 0)
+		return fl_error_prefix(err, "cannot make a private /run");
+	d = fdopendir(fcntl(oldfd, F_DUPFD_CLOEXEC, 0));
+	if (!d)
+		return fl_error_set(err, errno, "cannot read /run: %s", strerror(errno));
+	/* An entry that cannot be carried over is left out, with a -v line:
+	 * one odd entry of the host's /run must not cost the whole run. */
+	while ((e = readdir(d))) {
+		struct fl_error eerr = { 0 };
+
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		if (rerun_entry(run, oldfd, newfd, e, &eerr) < 0)
+			fl_verbose("private /run: %s; left out", eerr.msg);
+	}
+	closedir(d);
+	if (mkdirat(newfd, "fuselage", 0755) < 0 || fchmodat(newfd, "fuselage", 0755, 0) < 0)
+		return fl_error_set(err, errno, "cannot create " FIXED_DIR ": %s", strerror(errno));
+	fl_verbose(FIXED_DIR " does not exist on the host: a private /run with it was made");
+	return 0;
+}
+
 static int fixed_root(struct fl_run *run, int *fixed_fd, struct fl_error *err)
 {
 	_cleanup_close_ int fd = -1;
@@ -255,6 +331,12 @@ static int fixed_root(struct fl_run *run, int *fixed_fd, struct fl_error *err)
 		return 0;
 	/* /run/fuselage is the administrator's directory, never the caller's. */
 	fd = open(FIXED_DIR, O_PATH | O_NOFOLLOW | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT && run->creds->mode == FL_MODE_UNPRIV) {
+		r = private_run(run, err);
+		if (r < 0)
+			return r;
+		fd = open(FIXED_DIR, O_PATH | O_NOFOLLOW | O_DIRECTORY | O_CLOEXEC);
+	}
 	if (fd < 0)
 		return fl_error_set(err, errno,
 				    "cannot use fixed paths: " FIXED_DIR ": %s (create it as root: "

@@ -263,3 +263,23 @@ int fl_ns_mount_overlay(const struct fl_creds *c, const struct fl_ns_overlay *ov
 		close(mfd);
 	return 0;
 }
+
+int fl_ns_bind(const struct fl_creds *c, int dirfd, const char *name, int target_fd,
+	       struct fl_error *err)
+{
+	int tfd, r = 0;
+
+	(void)c;
+	/* Recursive: what is mounted below @name comes along (and a locked
+	 * subtree may only be cloned whole).  AT_SYMLINK_NOFOLLOW: @name itself
+	 * is never followed. */
+	tfd = open_tree(dirfd, name,
+			OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE | AT_SYMLINK_NOFOLLOW);
+	if (tfd < 0)
+		return fl_error_set(err, errno, "cannot bind-mount %s: %s", name, strerror(errno));
+	if (move_mount(tfd, "", target_fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) <
+	    0)
+		r = fl_error_set(err, errno, "cannot bind-mount %s: %s", name, strerror(errno));
+	close(tfd);
+	return r;
+}

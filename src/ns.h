@@ -67,4 +67,11 @@ struct fl_ns_overlay {
 int fl_ns_mount_overlay(const struct fl_creds *c, const struct fl_ns_overlay *ov, int target_fd,
 			int *ret_mnt_fd, struct fl_error *err);
 
+/*
+ * fl_ns_bind() - bind-mount @name in the directory @dirfd (not followed if
+ * it is a symlink; with everything mounted below it) onto @target_fd.
+ */
+int fl_ns_bind(const struct fl_creds *c, int dirfd, const char *name, int target_fd,
+	       struct fl_error *err);
+
 #endif

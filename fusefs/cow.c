@@ -131,7 +131,7 @@ struct cow_node *cow_node_alloc(struct fl_cow *c, mode_t type)
  */
 void cow_maybe_free(struct fl_cow *c, struct cow_node *n)
 {
-	char name[24];
+	char name[48];
 
 	if (!n || n->id == FL_TREE_ROOT || n->nlookup || n->nopen || n->pinned)
 		return;
@@ -148,7 +148,7 @@ void cow_maybe_free(struct fl_cow *c, struct cow_node *n)
 		c->free_cap = cap;
 	}
 	if (n->upper) {
-		cow_upper_name(n->upper, name);
+		cow_upper_name(n, name);
 		unlinkat(c->upper_fd, name, 0);
 	}
 	if (n->lower)
@@ -247,9 +247,17 @@ int cow_stateify(struct fl_cow *c, struct cow_node *n)
 	return 0;
 }
 
-void cow_upper_name(uint64_t seq, char buf[static 24])
+/*
+ * Upper files are named after the inode number the command sees, so that a
+ * file's copy can be found from its name (tests do; so may a curious user),
+ * with a suffix only if a damaged archive repeats an inode number.
+ */
+void cow_upper_name(const struct cow_node *n, char buf[static 48])
 {
-	snprintf(buf, 24, "c%016" PRIx64, seq);
+	if (n->upper <= 1)
+		snprintf(buf, 48, "%" PRIu64, n->upper_ino);
+	else
+		snprintf(buf, 48, "%" PRIu64 ".%" PRIu64, n->upper_ino, n->upper);
 }
 
 void cow_touch(struct stat *st, bool mtime)
@@ -270,7 +278,7 @@ static bool cow_ts_after(const struct timespec *a, const struct timespec *b)
 int cow_getattr_locked(struct fl_cow *c, struct cow_node *n, struct stat *ret_st)
 {
 	struct stat up;
-	char name[24];
+	char name[48];
 
 	if (!n->stateful) {
 		memset(ret_st, 0, sizeof(*ret_st));
@@ -281,7 +289,7 @@ int cow_getattr_locked(struct fl_cow *c, struct cow_node *n, struct stat *ret_st
 		ret_st->st_nlink = n->names;
 	if (n->upper) {
 		/* Data, size and times are the upper file's own. */
-		cow_upper_name(n->upper, name);
+		cow_upper_name(n, name);
 		if (fstatat(c->upper_fd, name, &up, AT_SYMLINK_NOFOLLOW) < 0)
 			return -errno;
 		ret_st->st_size = up.st_size;
@@ -549,10 +557,10 @@ int cow_handle_new(struct fl_cow *c, struct cow_node *n, uint64_t *ret_fh)
 /* Open @n's upper file with @flags; returns the descriptor or -errno. */
 int cow_upper_open(struct fl_cow *c, struct cow_node *n, int flags)
 {
-	char name[24];
+	char name[48];
 	int fd;
 
-	cow_upper_name(n->upper, name);
+	cow_upper_name(n, name);
 	fd = openat(c->upper_fd, name, flags | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
 	return fd < 0 ? -errno : fd;
 }
@@ -912,7 +920,7 @@ static void cow_free_key(void *p)
 static void cow_destroy(struct fl_tree *t)
 {
 	struct fl_cow *c = cow_from(t);
-	char name[24];
+	char name[48];
 	size_t i;
 
 	for (i = 0; i < c->nhandles; i++)
@@ -924,7 +932,7 @@ static void cow_destroy(struct fl_tree *t)
 		if (!n)
 			continue;
 		if (n->upper) {
-			cow_upper_name(n->upper, name);
+			cow_upper_name(n, name);
 			unlinkat(c->upper_fd, name, 0);
 		}
 		cow_dir_free(n->dir);

@@ -70,10 +70,11 @@ struct cow_node {
 	uint32_t names;	  /* names in directories (stateful nodes) */
 	mode_t type;	  /* S_IFMT bits */
 	bool stateful;
-	bool pinned;	/* a hard-linked lower file, in the inode map: kept */
-	uint64_t upper; /* number of its upper file; 0 = none */
-	struct stat st; /* stateful: attributes; an upper file's times and size win */
-	char *target;	/* symlinks made in this session */
+	bool pinned;	    /* a hard-linked lower file, in the inode map: kept */
+	uint64_t upper;	    /* its upper file: 0 none, 1 "<ino>", k > 1 "<ino>.<k>" */
+	uint64_t upper_ino; /* the inode number shown when it was made */
+	struct stat st;	    /* stateful: attributes; an upper file's times and size win */
+	char *target;	    /* symlinks made in this session */
 	struct cow_dir *dir;
 	struct cow_xattrs *xa;
 };
@@ -100,7 +101,6 @@ struct fl_cow {
 	size_t nhandles;
 	void *by_lower; /* tsearch root: lower id -> node id */
 	void *by_ino;	/* tsearch root: st_ino of hard-linked lower files -> node id */
-	uint64_t upper_seq;
 };
 
 /* cow.c */
@@ -112,7 +112,7 @@ int cow_resolve(struct fl_cow *c, const struct cow_ent *e, uint64_t parent,
 		struct cow_node **ret_node);
 int cow_stateify(struct fl_cow *c, struct cow_node *n);
 int cow_getattr_locked(struct fl_cow *c, struct cow_node *n, struct stat *ret_st);
-void cow_upper_name(uint64_t seq, char buf[static 24]);
+void cow_upper_name(const struct cow_node *n, char buf[static 48]);
 void cow_touch(struct stat *st, bool mtime);
 int cow_dir_node(struct fl_cow *c, uint64_t id, struct cow_node **ret_dir);
 int cow_materialize(struct fl_cow *c, struct cow_node *d);

@@ -20,7 +20,7 @@
 
 #define COW_COPY_CHUNK (256 * 1024)
 #define COW_HOLE_BLOCK 4096
-/* Upper names are never reused; a clash means a stranger's file: skip it. */
+/* Suffixes tried when an upper name is taken (repeated inode numbers). */
 #define COW_CREATE_TRIES 16
 
 static struct fl_cow *cow_from(struct fl_tree *t)
@@ -30,26 +30,30 @@ static struct fl_cow *cow_from(struct fl_tree *t)
 
 /* --- upper files ------------------------------------------------------------------ */
 
-/* Make a new empty upper file; returns its descriptor (O_RDWR) and number. */
-static int cow_upper_create(struct fl_cow *c, uint64_t *ret_seq)
+/*
+ * Make @n's new, empty upper file (its attributes must be set: the name comes
+ * from st_ino).  Sets n->upper and returns the descriptor (O_RDWR).
+ */
+static int cow_upper_create(struct fl_cow *c, struct cow_node *n)
 {
-	char name[24];
-	int i, fd;
+	char name[48];
+	uint64_t k;
+	int fd;
 
-	for (i = 0; i < COW_CREATE_TRIES; i++) {
-		uint64_t seq = ++c->upper_seq;
-
-		cow_upper_name(seq, name);
+	n->upper_ino = (uint64_t)n->st.st_ino;
+	for (k = 1; k <= COW_CREATE_TRIES; k++) {
+		n->upper = k;
+		cow_upper_name(n, name);
 		fd = openat(c->upper_fd, name,
 			    O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);
-		if (fd >= 0) {
-			*ret_seq = seq;
+		if (fd >= 0)
 			return fd;
-		}
 		if (errno != EEXIST)
-			return -errno;
+			break;
 	}
-	return -EEXIST;
+	fd = errno == EEXIST ? -EEXIST : -errno;
+	n->upper = 0;
+	return fd;
 }
 
 static bool cow_all_zero(const char *p, size_t n)
@@ -137,8 +141,7 @@ static int cow_copy_data(struct fl_cow *c, struct cow_node *n, int fd)
 int cow_copyup(struct fl_cow *c, struct cow_node *n, bool trunc)
 {
 	struct timespec ts[2];
-	char name[24];
-	uint64_t seq;
+	char name[48];
 	int fd, r;
 
 	if (n->upper)
@@ -148,7 +151,7 @@ int cow_copyup(struct fl_cow *c, struct cow_node *n, bool trunc)
 	r = cow_stateify(c, n);
 	if (r < 0)
 		return r;
-	fd = cow_upper_create(c, &seq);
+	fd = cow_upper_create(c, n);
 	if (fd < 0)
 		return fd;
 	if (!trunc && n->lower)
@@ -162,12 +165,11 @@ int cow_copyup(struct fl_cow *c, struct cow_node *n, bool trunc)
 	}
 	close(fd);
 	if (r < 0) {
-		cow_upper_name(seq, name);
+		cow_upper_name(n, name);
 		unlinkat(c->upper_fd, name, 0);
-		return r;
+		n->upper = 0;
 	}
-	n->upper = seq;
-	return 0;
+	return r;
 }
 
 /* --- new entries ------------------------------------------------------------------ */
@@ -243,7 +245,7 @@ int cow_op_create(struct fl_tree *t, uint64_t dir, const char *name, mode_t mode
 	pthread_mutex_lock(&c->lock);
 	r = cow_entry_new(c, dir, name, S_IFREG | (mode & 07777), &d, &n);
 	if (r == 0) {
-		fd = cow_upper_create(c, &n->upper);
+		fd = cow_upper_create(c, n);
 		r = fd < 0 ? fd : cow_handle_new(c, n, &fh);
 	}
 	if (r == 0) {
@@ -283,7 +285,7 @@ int cow_op_mknod(struct fl_tree *t, uint64_t dir, const char *name, mode_t mode,
 	pthread_mutex_lock(&c->lock);
 	r = cow_entry_new(c, dir, name, (mode & S_IFMT) | (mode & 07777), &d, &n);
 	if (r == 0 && S_ISREG(mode)) {
-		fd = cow_upper_create(c, &n->upper);
+		fd = cow_upper_create(c, n);
 		if (fd < 0) {
 			r = fd;
 			cow_entry_drop(c, n);
@@ -718,7 +720,7 @@ int cow_op_setattr(struct fl_tree *t, uint64_t node, uint64_t fh, const struct f
 	    FL_TREE_SET_ATIME | FL_TREE_SET_MTIME | FL_TREE_SET_ATIME_NOW | FL_TREE_SET_MTIME_NOW;
 	struct timespec ts[2];
 	struct cow_node *n;
-	char name[24];
+	char name[48];
 	int r;
 
 	pthread_mutex_lock(&c->lock);
@@ -733,7 +735,7 @@ int cow_op_setattr(struct fl_tree *t, uint64_t node, uint64_t fh, const struct f
 	if (r == 0 && (sa->valid & tmask)) {
 		cow_times(sa, ts);
 		if (n->upper) {
-			cow_upper_name(n->upper, name);
+			cow_upper_name(n, name);
 			if (utimensat(c->upper_fd, name, ts, AT_SYMLINK_NOFOLLOW) < 0)
 				r = -errno;
 		} else {

@@ -376,6 +376,7 @@ Test(cow, inode_numbers_and_hard_links_of_the_archive)
 Test(cow, write_copies_up_once_and_leaves_the_archive_alone)
 {
 	struct stat before = stat_of("a.txt"), after;
+	char path[4200];
 
 	cr_assert_eq(put("a.txt", O_WRONLY, "J", 0), 0);
 	assert_content("a.txt", "Jello");
@@ -384,6 +385,9 @@ Test(cow, write_copies_up_once_and_leaves_the_archive_alone)
 	cr_assert_eq(upper_files(), 1);
 	after = stat_of("a.txt");
 	cr_assert_eq(after.st_ino, before.st_ino, "copy-up keeps the inode number");
+	/* The copy is named after that inode number. */
+	snprintf(path, sizeof(path), "%s/%llu", upper, (unsigned long long)after.st_ino);
+	cr_assert_eq(access(path, F_OK), 0, "%s", path);
 	cr_assert_eq(after.st_size, 6);
 	cr_assert_eq(after.st_mode, S_IFREG | 0644);
 	assert_lower(l_a, "hello");

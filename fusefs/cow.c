@@ -606,6 +606,14 @@ static int cow_getattr(struct fl_tree *t, uint64_t node, struct stat *ret_st)
 	return r;
 }
 
+/* What a listing needs of a stateful node (tree.h): no upper fstat. */
+static void cow_list_st(const struct cow_node *n, struct stat *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->st_ino = n->st.st_ino;
+	st->st_mode = n->st.st_mode;
+}
+
 /*
  * What a listing shows for a lower entry: its node's state if it has one,
  * else what the lower listing said (a plain readdir needs only the type and
@@ -619,8 +627,10 @@ static int cow_peek_lower(struct fl_cow *c, const struct cow_ent *e, struct stat
 	if (!n && S_ISREG(e->type))
 		n = cow_map_find(c, &c->by_ino, e->ino);
 	*ret_id = n ? n->id : 0;
-	if (n && n->stateful)
-		return cow_getattr_locked(c, n, st);
+	if (n && n->stateful) {
+		cow_list_st(n, st);
+		return 0;
+	}
 	memset(st, 0, sizeof(*st));
 	st->st_ino = (ino_t)e->ino;
 	st->st_mode = e->type;
@@ -645,12 +655,7 @@ static bool cow_pass_fill(void *ctx, const char *name, uint64_t node, const stru
 	if (!n && S_ISREG(st->st_mode) && st->st_nlink > 1)
 		n = cow_map_find(p->c, &p->c->by_ino, (uint64_t)st->st_ino);
 	if (n && n->stateful) {
-		int r = cow_getattr_locked(p->c, n, &mine);
-
-		if (r < 0) {
-			p->err = r;
-			return true;
-		}
+		cow_list_st(n, &mine);
 		st = &mine;
 	}
 	return p->fill(p->ctx, name, n ? n->id : 0, st, next_off);
@@ -683,7 +688,9 @@ static int cow_readdir_mem(struct fl_cow *c, struct cow_node *dn, uint64_t off,
 		} else {
 			struct cow_node *n = cow_node_get(c, e->ref);
 
-			r = n ? cow_getattr_locked(c, n, &st) : -EIO;
+			r = n ? 0 : -EIO;
+			if (n)
+				cow_list_st(n, &st);
 			id = e->ref;
 		}
 		if (r < 0)

@@ -471,7 +471,7 @@ static void fl_ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	 * Writable data may, so each open starts from what the tree holds. */
 	fi->keep_cache = !m->writable;
 	fi->direct_io = 0; /* mmap (MAP_SHARED writes too) and exec need the page cache */
-	fi->noflush = !m->writable;
+	fi->noflush = 1;   /* writes are synchronous: a close has nothing to flush */
 	/* A failed reply means the open was interrupted: no release will come. */
 	if (fuse_reply_open(req, fi) != 0)
 		m->tree->ops->release(m->tree, ino, fh);
@@ -813,6 +813,7 @@ static void fl_ll_create(fuse_req_t req, fuse_ino_t parent, const char *name, mo
 	fi->fh = fh;
 	fi->keep_cache = 0;
 	fi->direct_io = 0;
+	fi->noflush = 1;
 	if (r < 0 || fuse_reply_create(req, &e, fi) != 0) {
 		/* No open file and no entry reached the kernel: undo both. */
 		m->tree->ops->release(m->tree, node, fh);

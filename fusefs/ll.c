@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The FUSE low-level layer: turns kernel requests into archive tree calls
- * (tree.h), read-only, with exactly one reply per request, and runs its own
- * worker threads over poll() so that a stop eventfd always ends them (libfuse
- * 3.14's own loops cannot be woken while a file is held open).  The only file
- * that includes fuse_lowlevel.h.  It never prints, exits or needs privilege.
+ * (tree.h), read-only or, for trees with the write ops, writable, with
+ * exactly one reply per request, and runs its own worker threads over poll()
+ * so that a stop eventfd always ends them (libfuse 3.14's own loops cannot be
+ * woken while a file is held open).  The only file that includes
+ * fuse_lowlevel.h.  It never prints, exits or needs privilege.
  */
 #include <config.h>
 
@@ -33,8 +34,13 @@ _Static_assert(FL_TREE_ROOT == FUSE_ROOT_ID, "tree root id must be the FUSE root
 
 /* The archive never changes under a run: let the kernel cache for a day. */
 #define FL_LL_TIMEOUT 86400.0
+/*
+ * A writable tree changes, though only through this mount, which the kernel
+ * sees: a second keeps stat storms cheap without trusting that for long.
+ */
+#define FL_LL_TIMEOUT_RW      1.0
 #define FL_LL_DEFAULT_WORKERS 2
-#define FL_LL_MAX_WORKERS 64
+#define FL_LL_MAX_WORKERS     64
 /* Directory cookies 1 and 2 are "." and ".."; backend cookies are shifted. */
 #define FL_LL_DOTS 2
 /* The kernel asks for one page per readdir; bound what we allocate anyway. */
@@ -53,6 +59,7 @@ struct fl_mount {
 	struct fl_tree *tree;
 	struct fuse_session *se;
 	int fd;
+	bool writable; /* the tree has the write ops (tree.h) */
 	atomic_bool retired;
 };
 
@@ -68,11 +75,11 @@ struct fl_server {
 	struct fl_mount **mounts;
 	size_t nmounts;
 	struct fl_worker *workers;
-	unsigned nthreads;    /* workers actually running */
-	int stop_efd;         /* readable: workers return */
-	int done_efd;         /* readable: every mount retired, or a worker failed */
-	atomic_size_t nlive;  /* mounts not yet retired */
-	atomic_int error;     /* first worker failure, -errno */
+	unsigned nthreads;   /* workers actually running */
+	int stop_efd;	     /* readable: workers return */
+	int done_efd;	     /* readable: every mount retired, or a worker failed */
+	atomic_size_t nlive; /* mounts not yet retired */
+	atomic_int error;    /* first worker failure, -errno */
 	bool started;
 	bool stopped;
 };
@@ -93,9 +100,30 @@ static void fl_ll_reply_err(fuse_req_t req, long r)
 	fuse_reply_err(req, e);
 }
 
+/* 0 or -errno as a bare status reply. */
+static void fl_ll_reply_status(fuse_req_t req, long r)
+{
+	if (r == 0)
+		fuse_reply_err(req, 0);
+	else
+		fl_ll_reply_err(req, r);
+}
+
 static struct fl_mount *fl_ll_mount(fuse_req_t req)
 {
 	return fuse_req_userdata(req);
+}
+
+static double fl_ll_timeout(const struct fl_mount *m)
+{
+	return m->writable ? FL_LL_TIMEOUT_RW : FL_LL_TIMEOUT;
+}
+
+/* Give back a reference the tree counted but the kernel never got. */
+static void fl_ll_unref(struct fl_mount *m, uint64_t node)
+{
+	if (m->tree->ops->forget)
+		m->tree->ops->forget(m->tree, node, 1);
 }
 
 /* Attributes as shown: owner squashed to the caller, set-id bits never shown. */
@@ -121,6 +149,8 @@ static int fl_ll_getattr_node(struct fl_mount *m, uint64_t node, struct stat *re
 
 static void fl_ll_init(void *userdata, struct fuse_conn_info *conn)
 {
+	struct fl_mount *m = userdata;
+
 	/* Targets never change: let the kernel keep them in its page cache. */
 	if (conn->capable & FUSE_CAP_CACHE_SYMLINKS)
 		conn->want |= FUSE_CAP_CACHE_SYMLINKS;
@@ -140,9 +170,44 @@ static void fl_ll_init(void *userdata, struct fuse_conn_info *conn)
 	conn->want &= ~(uint32_t)(FUSE_CAP_SPLICE_READ | FUSE_CAP_SPLICE_WRITE |
 				  FUSE_CAP_SPLICE_MOVE | FUSE_CAP_WRITEBACK_CACHE);
 	/*
+	 * Writable trees count lookups (tree.h); readdirplus would hand out
+	 * references the tree never counted, so they get plain readdir.
+	 * Writes stay write-through (no writeback cache): every write reaches
+	 * the upper file at once, and ENOSPC reaches the writer.  O_TRUNC comes
+	 * with the open rather than as a separate truncate.
+	 */
+	if (m->writable) {
+		conn->want &= ~(uint32_t)(FUSE_CAP_READDIRPLUS | FUSE_CAP_READDIRPLUS_AUTO);
+		conn->want |= conn->capable & FUSE_CAP_ATOMIC_O_TRUNC;
+	}
+	/*
 	 * max_readahead is left alone: libfuse starts from UINT_MAX and lowers
 	 * it to the kernel's offer, which the kernel never lets us raise.
 	 */
+}
+
+/*
+ * Reply with @node's entry.  A counting tree has already counted the
+ * reference: it is given back when no entry reaches the kernel (libfuse
+ * reports an interrupted request as a failed reply).
+ */
+static void fl_ll_reply_node(fuse_req_t req, struct fl_mount *m, uint64_t node)
+{
+	struct fuse_entry_param e;
+	int r;
+
+	memset(&e, 0, sizeof(e));
+	e.attr_timeout = fl_ll_timeout(m);
+	e.entry_timeout = fl_ll_timeout(m);
+	r = fl_ll_getattr_node(m, node, &e.attr);
+	if (r < 0) {
+		fl_ll_unref(m, node);
+		fl_ll_reply_err(req, r);
+		return;
+	}
+	e.ino = node;
+	if (fuse_reply_entry(req, &e) != 0)
+		fl_ll_unref(m, node);
 }
 
 static void fl_ll_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -152,44 +217,52 @@ static void fl_ll_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	uint64_t node = 0;
 	int r;
 
-	memset(&e, 0, sizeof(e));
-	e.attr_timeout = FL_LL_TIMEOUT;
-	e.entry_timeout = FL_LL_TIMEOUT;
 	r = parent ? m->tree->ops->lookup(m->tree, parent, name, &node) : -EIO;
 	if (r == -ENOENT) {
 		/* ino 0 with a timeout: the kernel remembers that the name is absent. */
+		memset(&e, 0, sizeof(e));
+		e.attr_timeout = fl_ll_timeout(m);
+		e.entry_timeout = fl_ll_timeout(m);
 		fuse_reply_entry(req, &e);
 		return;
 	}
-	if (r == 0)
-		r = fl_ll_getattr_node(m, node, &e.attr);
 	if (r < 0) {
 		fl_ll_reply_err(req, r);
 		return;
 	}
-	e.ino = node;
-	fuse_reply_entry(req, &e);
+	fl_ll_reply_node(req, m, node);
 }
 
 static void fl_ll_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	struct fl_mount *m = fl_ll_mount(req);
 	struct stat st;
-	int r = fl_ll_getattr_node(fl_ll_mount(req), ino, &st);
+	int r = fl_ll_getattr_node(m, ino, &st);
 
 	if (r < 0)
 		fl_ll_reply_err(req, r);
 	else
-		fuse_reply_attr(req, &st, FL_LL_TIMEOUT);
+		fuse_reply_attr(req, &st, fl_ll_timeout(m));
 }
 
-/* Node ids are stable for the tree's lifetime: nothing to count or drop. */
+/* Read-only trees have stable ids and nothing to drop; writable ones count. */
 static void fl_ll_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
 {
+	struct fl_mount *m = fl_ll_mount(req);
+
+	if (m->tree->ops->forget && ino != FUSE_ROOT_ID)
+		m->tree->ops->forget(m->tree, ino, nlookup);
 	fuse_reply_none(req);
 }
 
 static void fl_ll_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets)
 {
+	struct fl_mount *m = fl_ll_mount(req);
+	size_t i;
+
+	for (i = 0; m->tree->ops->forget && i < count; i++)
+		if (forgets[i].ino != FUSE_ROOT_ID)
+			m->tree->ops->forget(m->tree, forgets[i].ino, forgets[i].nlookup);
 	fuse_reply_none(req);
 }
 
@@ -226,10 +299,10 @@ static void fl_ll_statfs(fuse_req_t req, fuse_ino_t ino)
 		fuse_reply_statfs(req, &st);
 }
 
-/* Only reached without default_permissions; writing is never allowed. */
+/* Only reached without default_permissions; writing only to writable trees. */
 static void fl_ll_access(fuse_req_t req, fuse_ino_t ino, int mask)
 {
-	fuse_reply_err(req, (mask & W_OK) ? EROFS : 0);
+	fuse_reply_err(req, (mask & W_OK) && !fl_ll_mount(req)->writable ? EROFS : 0);
 }
 
 /* --- directories ---------------------------------------------------------------- */
@@ -258,10 +331,11 @@ static bool fl_ll_dir_add(struct fl_ll_dirbuf *d, const char *name, uint64_t nod
 		struct fuse_entry_param e;
 
 		memset(&e, 0, sizeof(e));
-		e.ino = node;
+		/* Never a counted reference from a writable tree (see init). */
+		e.ino = d->m->writable ? 0 : node;
 		e.attr = *st;
-		e.attr_timeout = FL_LL_TIMEOUT;
-		e.entry_timeout = FL_LL_TIMEOUT;
+		e.attr_timeout = fl_ll_timeout(d->m);
+		e.entry_timeout = fl_ll_timeout(d->m);
 		len = fuse_add_direntry_plus(d->req, d->buf + d->pos, rem, name, &e, (off_t)off);
 	} else {
 		len = fuse_add_direntry(d->req, d->buf + d->pos, rem, name, st, (off_t)off);
@@ -278,8 +352,10 @@ static bool fl_ll_dir_fill(void *ctx, const char *name, uint64_t node, const str
 	struct fl_ll_dirbuf *d = ctx;
 	struct stat shown = *st;
 
-	/* The kernel keeps the cookie in a signed loff_t; node 0 means "none". */
-	if (node == 0 || next_off == 0 || next_off > (uint64_t)INT64_MAX - FL_LL_DOTS) {
+	/* The kernel keeps the cookie in a signed loff_t; node 0 means "none",
+	 * which only a counting tree may say (tree.h). */
+	if ((node == 0 && !d->m->tree->ops->forget) || next_off == 0 ||
+	    next_off > (uint64_t)INT64_MAX - FL_LL_DOTS) {
 		d->err = -EIO;
 		return true;
 	}
@@ -356,9 +432,11 @@ static void fl_ll_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t
 
 static void fl_ll_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	/* Listings never change: the kernel may cache and keep them. */
-	fi->cache_readdir = 1;
-	fi->keep_cache = 1;
+	bool ro = !fl_ll_mount(req)->writable;
+
+	/* Read-only listings never change: the kernel may cache and keep them. */
+	fi->cache_readdir = ro;
+	fi->keep_cache = ro;
 	fi->fh = 0;
 	fuse_reply_open(req, fi);
 }
@@ -376,19 +454,24 @@ static void fl_ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	uint64_t fh = 0;
 	int r;
 
-	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) {
+	if (m->writable) {
+		r = m->tree->ops->open_flags(m->tree, ino, fi->flags, &fh);
+	} else if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) {
 		fuse_reply_err(req, EROFS);
 		return;
+	} else {
+		r = m->tree->ops->open(m->tree, ino, &fh);
 	}
-	r = m->tree->ops->open(m->tree, ino, &fh);
 	if (r < 0) {
 		fl_ll_reply_err(req, r);
 		return;
 	}
 	fi->fh = fh;
-	fi->keep_cache = 1; /* page cache survives close: the data never changes */
-	fi->direct_io = 0;  /* mmap and exec need the page cache */
-	fi->noflush = 1;    /* nothing to flush on close */
+	/* Read-only data never changes: the page cache may survive close.
+	 * Writable data may, so each open starts from what the tree holds. */
+	fi->keep_cache = !m->writable;
+	fi->direct_io = 0; /* mmap (MAP_SHARED writes too) and exec need the page cache */
+	fi->noflush = 1;   /* writes are synchronous: a close has nothing to flush */
 	/* A failed reply means the open was interrupted: no release will come. */
 	if (fuse_reply_open(req, fi) != 0)
 		m->tree->ops->release(m->tree, ino, fh);
@@ -507,7 +590,8 @@ static void fl_ll_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	if (shown > FL_LL_XATTR_MAX)
 		fuse_reply_err(req, E2BIG);
 	else if (size == 0)
-		fuse_reply_xattr(req, shown); /* the size of what we show, not of the backend's list */
+		fuse_reply_xattr(req,
+				 shown); /* the size of what we show, not of the backend's list */
 	else if (shown > size)
 		fuse_reply_err(req, ERANGE);
 	else
@@ -551,86 +635,309 @@ static void fl_ll_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, siz
 	free(buf);
 }
 
-/* --- writes: all refused ---------------------------------------------------------- */
+/* --- writes (writable trees only; read-only ones answer EROFS) -------------------------- */
+
+static struct fl_mount *fl_ll_writable(fuse_req_t req)
+{
+	struct fl_mount *m = fl_ll_mount(req);
+
+	if (!m->writable) {
+		fuse_reply_err(req, EROFS);
+		return NULL;
+	}
+	return m;
+}
+
+/* @r is the status of the op that made @node: call the op first (the order
+ * of evaluation of arguments is unspecified). */
+static void fl_ll_reply_made(fuse_req_t req, struct fl_mount *m, int r, uint64_t node)
+{
+	if (r < 0)
+		fl_ll_reply_err(req, r);
+	else
+		fl_ll_reply_node(req, m, node);
+}
+
+/* Owners are shown squashed to the caller: "changing" to that is a no-op,
+ * anything else would be a lie, so it is refused. */
+static bool fl_ll_owner_ok(const struct fl_mount *m, const struct stat *attr, int to_set)
+{
+	if ((to_set & FUSE_SET_ATTR_UID) && attr->st_uid != m->server->opts.uid)
+		return false;
+	if ((to_set & FUSE_SET_ATTR_GID) && attr->st_gid != m->server->opts.gid)
+		return false;
+	return true;
+}
 
 static void fl_ll_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 			  struct fuse_file_info *fi)
 {
-	fuse_reply_err(req, EROFS);
+	struct fl_mount *m = fl_ll_writable(req);
+	struct fl_tree_setattr sa = { 0 };
+	struct stat st;
+	int r = 0;
+
+	if (!m)
+		return;
+	if (!fl_ll_owner_ok(m, attr, to_set)) {
+		fuse_reply_err(req, EPERM);
+		return;
+	}
+	if (to_set & FUSE_SET_ATTR_MODE) {
+		sa.valid |= FL_TREE_SET_MODE;
+		sa.mode = attr->st_mode & 07777;
+	}
+	if (to_set & FUSE_SET_ATTR_SIZE) {
+		if (attr->st_size < 0) {
+			fuse_reply_err(req, EINVAL);
+			return;
+		}
+		sa.valid |= FL_TREE_SET_SIZE;
+		sa.size = (uint64_t)attr->st_size;
+	}
+	if (to_set & FUSE_SET_ATTR_ATIME_NOW)
+		sa.valid |= FL_TREE_SET_ATIME_NOW;
+	else if (to_set & FUSE_SET_ATTR_ATIME)
+		sa.valid |= FL_TREE_SET_ATIME;
+	if (to_set & FUSE_SET_ATTR_MTIME_NOW)
+		sa.valid |= FL_TREE_SET_MTIME_NOW;
+	else if (to_set & FUSE_SET_ATTR_MTIME)
+		sa.valid |= FL_TREE_SET_MTIME;
+	sa.atime = attr->st_atim;
+	sa.mtime = attr->st_mtim;
+	if (sa.valid)
+		r = m->tree->ops->setattr(m->tree, ino, fi ? fi->fh : 0, &sa);
+	if (r == 0)
+		r = fl_ll_getattr_node(m, ino, &st);
+	if (r < 0)
+		fl_ll_reply_err(req, r);
+	else
+		fuse_reply_attr(req, &st, fl_ll_timeout(m));
 }
 
 static void fl_ll_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 			dev_t rdev)
 {
-	fuse_reply_err(req, EROFS);
+	struct fl_mount *m = fl_ll_writable(req);
+	uint64_t node = 0;
+	int r;
+
+	if (!m)
+		return;
+	r = m->tree->ops->mknod(m->tree, parent, name, mode, rdev, &node);
+	fl_ll_reply_made(req, m, r, node);
 }
 
 static void fl_ll_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 {
-	fuse_reply_err(req, EROFS);
-}
+	struct fl_mount *m = fl_ll_writable(req);
+	uint64_t node = 0;
+	int r;
 
-static void fl_ll_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
-{
-	fuse_reply_err(req, EROFS);
+	if (!m)
+		return;
+	r = m->tree->ops->mkdir(m->tree, parent, name, mode, &node);
+	fl_ll_reply_made(req, m, r, node);
 }
 
 static void fl_ll_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
 {
-	fuse_reply_err(req, EROFS);
-}
+	struct fl_mount *m = fl_ll_writable(req);
+	uint64_t node = 0;
+	int r;
 
-static void fl_ll_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
-			 fuse_ino_t newparent, const char *newname, unsigned int flags)
-{
-	fuse_reply_err(req, EROFS);
+	if (!m)
+		return;
+	r = m->tree->ops->symlink(m->tree, parent, name, link, &node);
+	fl_ll_reply_made(req, m, r, node);
 }
 
 static void fl_ll_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
 {
-	fuse_reply_err(req, EROFS);
+	struct fl_mount *m = fl_ll_writable(req);
+	uint64_t node = 0;
+	int r;
+
+	if (!m)
+		return;
+	r = m->tree->ops->link(m->tree, ino, newparent, newname, &node);
+	fl_ll_reply_made(req, m, r, node);
+}
+
+static void fl_ll_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct fl_mount *m = fl_ll_writable(req);
+
+	if (m)
+		fl_ll_reply_status(req, m->tree->ops->unlink(m->tree, parent, name));
+}
+
+static void fl_ll_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct fl_mount *m = fl_ll_writable(req);
+
+	if (m)
+		fl_ll_reply_status(req, m->tree->ops->rmdir(m->tree, parent, name));
+}
+
+static void fl_ll_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
+			 const char *newname, unsigned int flags)
+{
+	struct fl_mount *m = fl_ll_writable(req);
+
+	if (m)
+		fl_ll_reply_status(
+		    req, m->tree->ops->rename(m->tree, parent, name, newparent, newname, flags));
 }
 
 static void fl_ll_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 			 struct fuse_file_info *fi)
 {
-	fuse_reply_err(req, EROFS);
+	struct fl_mount *m = fl_ll_writable(req);
+	struct fuse_entry_param e;
+	uint64_t node = 0, fh = 0;
+	int r;
+
+	if (!m)
+		return;
+	r = m->tree->ops->create(m->tree, parent, name, mode, fi->flags, &node, &fh);
+	if (r < 0) {
+		fl_ll_reply_err(req, r);
+		return;
+	}
+	memset(&e, 0, sizeof(e));
+	e.attr_timeout = fl_ll_timeout(m);
+	e.entry_timeout = fl_ll_timeout(m);
+	e.ino = node;
+	r = fl_ll_getattr_node(m, node, &e.attr);
+	fi->fh = fh;
+	fi->keep_cache = 0;
+	fi->direct_io = 0;
+	fi->noflush = 1;
+	if (r < 0 || fuse_reply_create(req, &e, fi) != 0) {
+		/* No open file and no entry reached the kernel: undo both. */
+		m->tree->ops->release(m->tree, node, fh);
+		fl_ll_unref(m, node);
+		if (r < 0)
+			fl_ll_reply_err(req, r);
+	}
 }
 
 static void fl_ll_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
 			struct fuse_file_info *fi)
 {
-	fuse_reply_err(req, EROFS);
+	struct fl_mount *m = fl_ll_writable(req);
+	ssize_t n;
+
+	if (!m)
+		return;
+	if (off < 0) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	/* Also the kernel's writeback of MAP_SHARED pages, through any handle
+	 * of the file that was opened for writing. */
+	n = m->tree->ops->write(m->tree, ino, fi->fh, buf, size, (uint64_t)off);
+	if (n > (ssize_t)size)
+		n = -EIO;
+	if (n < 0)
+		fl_ll_reply_err(req, n);
+	else
+		fuse_reply_write(req, (size_t)n);
+}
+
+/* Writes are synchronous pwrite()s: nothing is pending at close. */
+static void fl_ll_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	fuse_reply_err(req, 0);
+}
+
+static void fl_ll_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+	struct fl_mount *m = fl_ll_mount(req);
+	int r = 0;
+
+	if (m->writable)
+		r = m->tree->ops->fsync(m->tree, ino, fi->fh, datasync != 0);
+	if (r < 0)
+		fl_ll_reply_err(req, r);
+	else
+		fuse_reply_err(req, 0);
+}
+
+static void fl_ll_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+	fuse_reply_err(req, 0); /* directories live in memory */
+}
+
+/*
+ * Only user.* may be set, as on a user's own tmpfs; user.overlay.* is
+ * refused outright because an overlayfs stacked on us would obey it.
+ */
+static int fl_ll_xattr_settable(const char *name)
+{
+	if (strncmp(name, "user.overlay.", 13) == 0)
+		return -EPERM;
+	return fl_ll_xattr_shown(name) ? 0 : -EOPNOTSUPP;
 }
 
 static void fl_ll_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
 			   size_t size, int flags)
 {
-	fuse_reply_err(req, EROFS);
+	struct fl_mount *m = fl_ll_writable(req);
+	int r;
+
+	if (!m)
+		return;
+	r = fl_ll_xattr_settable(name);
+	if (r == 0 && size > FL_LL_XATTR_MAX)
+		r = -E2BIG;
+	if (r == 0)
+		r = m->tree->ops->setxattr(m->tree, ino, name, value, size, flags);
+	fl_ll_reply_status(req, r);
 }
 
 static void fl_ll_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
-	fuse_reply_err(req, EROFS);
+	struct fl_mount *m = fl_ll_writable(req);
+	int r;
+
+	if (!m)
+		return;
+	r = fl_ll_xattr_shown(name) ? m->tree->ops->removexattr(m->tree, ino, name) : -ENODATA;
+	fl_ll_reply_status(req, r);
 }
 
 static void fl_ll_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t length,
 			    struct fuse_file_info *fi)
 {
-	fuse_reply_err(req, EROFS);
+	struct fl_mount *m = fl_ll_writable(req);
+	int r;
+
+	if (!m)
+		return;
+	if (offset < 0 || length <= 0) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	r = m->tree->ops->fallocate(m->tree, ino, fi->fh, mode, (uint64_t)offset, (uint64_t)length);
+	fl_ll_reply_status(req, r);
 }
 
+/*
+ * Writable trees answer ENOSYS, which makes the kernel copy through read and
+ * write for the rest of this mount's life (that is what we would do too).
+ */
 static void fl_ll_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
 				  struct fuse_file_info *fi_in, fuse_ino_t ino_out, off_t off_out,
 				  struct fuse_file_info *fi_out, size_t len, int flags)
 {
-	fuse_reply_err(req, EROFS);
+	fuse_reply_err(req, fl_ll_mount(req)->writable ? ENOSYS : EROFS);
 }
 
 /*
- * rmdir shares unlink's signature.  Not set, so libfuse answers ENOSYS and
- * the kernel stops asking: flush (also off by noflush), fsync (the kernel
- * then reports success), locks (kept by the kernel), ioctl, poll, lseek.
+ * Not set, so libfuse answers ENOSYS and the kernel stops asking: locks
+ * (kept by the kernel), ioctl, poll, lseek.
  */
 static const struct fuse_lowlevel_ops fl_ll_ops = {
 	.init = fl_ll_init,
@@ -643,8 +950,11 @@ static const struct fuse_lowlevel_ops fl_ll_ops = {
 	.readdir = fl_ll_readdir,
 	.readdirplus = fl_ll_readdirplus,
 	.releasedir = fl_ll_releasedir,
+	.fsyncdir = fl_ll_fsyncdir,
 	.open = fl_ll_open,
 	.read = fl_ll_read,
+	.flush = fl_ll_flush,
+	.fsync = fl_ll_fsync,
 	.release = fl_ll_release,
 	.statfs = fl_ll_statfs,
 	.access = fl_ll_access,
@@ -654,7 +964,7 @@ static const struct fuse_lowlevel_ops fl_ll_ops = {
 	.mknod = fl_ll_mknod,
 	.mkdir = fl_ll_mkdir,
 	.unlink = fl_ll_unlink,
-	.rmdir = fl_ll_unlink,
+	.rmdir = fl_ll_rmdir,
 	.symlink = fl_ll_symlink,
 	.rename = fl_ll_rename,
 	.link = fl_ll_link,
@@ -863,6 +1173,7 @@ int fl_server_add(struct fl_server *s, struct fl_tree *tree, int fuse_fd, struct
 	m->server = s;
 	m->tree = tree;
 	m->fd = fuse_fd;
+	m->writable = fl_tree_writable(tree);
 	m->se = fl_ll_session_new(s, m);
 	if (!m->se) {
 		free(m);

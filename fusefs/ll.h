@@ -29,7 +29,8 @@ int fl_server_new(const struct fl_server_opts *opts, struct fl_server **ret_serv
 		  struct fl_error *err);
 
 /*
- * fl_server_add() - serve @tree read-only on @fuse_fd, an open /dev/fuse
+ * fl_server_add() - serve @tree on @fuse_fd (writable when the tree has the
+ * write ops of tree.h, read-only with EROFS otherwise), an open /dev/fuse
  * descriptor already mounted by the caller (or, in tests, any descriptor that
  * speaks the FUSE protocol).  On success the server owns both the tree and the
  * descriptor; on failure the caller still owns them.

@@ -187,6 +187,30 @@ static int probe(struct fl_run *run, struct fl_error *err)
 	return r;
 }
 
+/*
+ * The FUSE fallback keeps its copies in cow/<i>/upper, written by the server
+ * itself.  Setuid and unprivileged servers run as the caller, who owns the
+ * run's tmpfs already; root mode's server runs as nobody (decisions.md), so
+ * there the upper directories are lent to nobody.  Only directories this run
+ * has just made inside its own tmpfs are changed.
+ */
+static int fuse_upper_owner(struct fl_run *run, struct fl_error *err)
+{
+	if (run->creds->mode != FL_MODE_ROOT)
+		return 0;
+	for (size_t i = 0; i < run->nmounts; i++) {
+		struct fl_run_mount *m = &run->mounts[i];
+
+		if (m->opt->kind != FL_KIND_DYNAMIC || m->upper_fd < 0)
+			continue;
+		if (fchownat(m->upper_fd, "", FL_PRIV_NOBODY, FL_PRIV_NOBODY, AT_EMPTY_PATH) < 0)
+			return fl_error_set(err, errno,
+					    "cannot give the upper directory to the server: %s",
+					    strerror(errno));
+	}
+	return 0;
+}
+
 static double now_ms(void)
 {
 	struct timespec ts;
@@ -233,11 +257,9 @@ int fl_dynamic_choose(struct fl_run *run, struct fl_error *err)
 		fl_verbose("--dynamic: kernel overlayfs (%s): %s", flavour, run->dynamic_why);
 		return 0;
 	}
-	/* The FUSE copy-on-write fallback (fusefs/cow.c) plugs in here. */
-	return fl_error_set(err, ENOSYS,
-			    "--dynamic: cannot use overlayfs (%s) and the FUSE copy-on-write "
-			    "fallback is not available in this build",
-			    run->dynamic_why);
+	fl_verbose("--dynamic: the FUSE copy-on-write fallback in the server: %s",
+		   run->dynamic_why);
+	return fuse_upper_owner(run, err);
 }
 
 int fl_dynamic_mount(struct fl_run *run, struct fl_error *err)

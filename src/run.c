@@ -55,6 +55,8 @@ static int mount_archives(struct fl_run *run, struct fl_error *err)
 {
 	for (size_t i = 0; i < run->nmounts; i++) {
 		struct fl_run_mount *m = &run->mounts[i];
+		bool dyn = m->opt->kind == FL_KIND_DYNAMIC;
+		bool cow = dyn && run->dynamic_backend == FL_DYNAMIC_FUSE;
 		int r;
 
 		if (m->opt->kind == FL_KIND_DYNAMIC_EMPTY)
@@ -64,9 +66,10 @@ static int mount_archives(struct fl_run *run, struct fl_error *err)
 			return r;
 		/* A --dynamic archive's FUSE mount is the overlay's read-only
 		 * lower layer; the overlay goes on top of it, at the same place,
-		 * once the server answers. */
-		r = fl_ns_mount_fuse(run->creds, m->fuse_fd, m->target_fd, true,
-				     m->opt->kind == FL_KIND_DYNAMIC ? &m->lower_fd : NULL, err);
+		 * once the server answers.  Without overlayfs the FUSE mount is
+		 * itself writable: the server's copy-on-write tree serves it. */
+		r = fl_ns_mount_fuse(run->creds, m->fuse_fd, m->target_fd, !cow,
+				     dyn && !cow ? &m->lower_fd : NULL, err);
 		if (r < 0)
 			return fl_error_prefix(err, "%s", m->dir);
 	}

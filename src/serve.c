@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "fusefs/archive.h"
+#include "fusefs/cow.h"
 #include "fusefs/ll.h"
 #include "src/serve.h"
 #include "src/util.h"
@@ -29,6 +30,34 @@ static void warn_verbose(void *ctx, const char *msg)
 	fl_verbose("%s: %s", name, msg);
 }
 
+/*
+ * Without overlayfs, a --dynamic archive is served writable by wrapping its
+ * tree in the copy-on-write tree, whose copies go to the upper directory in
+ * the run's tmpfs.  It is opened here, as the server, so that every file in
+ * it is the server's.  Takes @tree: on failure it is freed.
+ */
+static int wrap_cow(struct fl_run_mount *m, struct fl_tree **tree, struct fl_error *err)
+{
+	struct fl_tree *cow = NULL;
+	int ufd = openat(m->upper_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int r;
+
+	if (ufd < 0)
+		r = fl_error_set(err, errno, "the upper directory: %s", strerror(errno));
+	else
+		r = fl_cow_new(*tree, ufd, &cow, err);
+	if (r < 0) {
+		if (ufd >= 0)
+			close(ufd);
+		fl_tree_free(*tree);
+		*tree = NULL;
+		return r;
+	}
+	fl_closep(&m->upper_fd);
+	*tree = cow;
+	return 0;
+}
+
 static int serve_all(struct fl_run *run, struct fl_server *srv, struct fl_error *err)
 {
 	for (size_t i = 0; i < run->nmounts; i++) {
@@ -36,6 +65,7 @@ static int serve_all(struct fl_run *run, struct fl_server *srv, struct fl_error 
 		struct fl_tree_opts to = { .warn = warn_verbose, .warn_ctx = m->opt->name };
 		struct fl_tree *tree = NULL;
 		enum fl_format fmt;
+		bool cow;
 		int r;
 
 		if (m->fuse_fd < 0)
@@ -44,13 +74,17 @@ static int serve_all(struct fl_run *run, struct fl_server *srv, struct fl_error 
 		if (r < 0)
 			return fl_error_prefix(err, "%s", m->opt->file);
 		m->archive_fd = -1;  /* owned by the tree now */
+		cow = m->opt->kind == FL_KIND_DYNAMIC && run->dynamic_backend == FL_DYNAMIC_FUSE;
+		if (cow && wrap_cow(m, &tree, err) < 0)
+			return fl_error_prefix(err, "%s", m->opt->file);
 		r = fl_server_add(srv, tree, m->fuse_fd, err);
 		if (r < 0) {
 			fl_tree_free(tree);
 			return r;
 		}
 		m->fuse_fd = -1;
-		fl_verbose("serving %s (%s) at %s", m->opt->file, fl_format_name(fmt), m->dir);
+		fl_verbose("serving %s (%s%s) at %s", m->opt->file, fl_format_name(fmt),
+			   cow ? ", writable: copy-on-write in the server" : "", m->dir);
 	}
 	return fl_server_start(srv, err);
 }
@@ -63,7 +97,7 @@ static void server_main(struct fl_run *run, int report_fd, int lifeline_rd)
 	};
 	struct fl_server *srv = NULL;
 	struct fl_error err = { 0 };
-	int keep[2 * 64 + 2], nkeep = 0;
+	int keep[FL_KEEP_MAX], nkeep = 0;
 	sigset_t all;
 
 	/* First thing: no privilege, ever again, in this process. */
@@ -76,10 +110,11 @@ static void server_main(struct fl_run *run, int report_fd, int lifeline_rd)
 	sigprocmask(SIG_BLOCK, &all, NULL);
 	keep[nkeep++] = report_fd;
 	keep[nkeep++] = lifeline_rd;
-	for (size_t i = 0; i < run->nmounts && nkeep + 2 <= (int)(sizeof(keep) / sizeof(int)); i++) {
+	for (size_t i = 0; i < run->nmounts && nkeep + 3 <= FL_KEEP_MAX; i++) {
 		if (run->mounts[i].fuse_fd >= 0) {
 			keep[nkeep++] = run->mounts[i].fuse_fd;
 			keep[nkeep++] = run->mounts[i].archive_fd;
+			keep[nkeep++] = run->mounts[i].upper_fd; /* -1 unless --dynamic */
 		}
 	}
 	fl_close_all_except(keep, (size_t)nkeep);

@@ -13,7 +13,7 @@
 #include "src/run.h"
 
 /*
- * fl_serve_start() - fork the server for every static mount of @run.  Returns
+ * fl_serve_start() - fork the server for every archive mount of @run.  Returns
  * its pid once it has reported that every archive is parsed and served, or
  * -errno with the server's own error in @err (the server has then exited).
  * @lifeline_rd is the read end of the lifeline pipe; the server exits when

@@ -67,11 +67,11 @@ static int cmp_int(const void *a, const void *b)
 
 void fl_close_all_except(const int *keep, size_t nkeep)
 {
-	int sorted[64];
+	int sorted[FL_KEEP_MAX];
 	unsigned lo = 3;
 
-	if (nkeep > 64)
-		nkeep = 64;
+	if (nkeep > FL_KEEP_MAX)
+		nkeep = FL_KEEP_MAX;
 	for (size_t i = 0; i < nkeep; i++)
 		sorted[i] = keep[i];
 	qsort(sorted, nkeep, sizeof(int), cmp_int);

@@ -17,7 +17,9 @@ int fl_read_all(int fd, void *buf, size_t len);
 void fl_closep(int *fd);
 #define _cleanup_close_ __attribute__((cleanup(fl_closep)))
 
-/* Close every descriptor >= 3 except those in @keep (any order). */
+/* Close every descriptor >= 3 except those in @keep (any order; at most
+ * FL_KEEP_MAX are looked at, negative ones are ignored). */
+#define FL_KEEP_MAX 256
 void fl_close_all_except(const int *keep, size_t nkeep);
 
 /* Point fds 0-2 at /dev/null (for processes that must not hold the

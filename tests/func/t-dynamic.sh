@@ -83,9 +83,27 @@ FUSELAGE_DYNAMIC_BACKEND=zfs fl_run -d x:tree.zip echo ran
 assert_fl_error "FUSELAGE_DYNAMIC_BACKEND=zfs" "^fuselage: FUSELAGE_DYNAMIC_BACKEND=zfs: must be 'overlay' or 'fuse'$"
 FUSELAGE_DYNAMIC_BACKEND= fl_run -d x:tree.zip sh -c 'echo ran'
 assert_eq "FUSELAGE_DYNAMIC_BACKEND empty: the probe decides" "ran" "$FL_OUT"
-# Until the FUSE copy-on-write tree exists, choosing it is an honest error.
-FUSELAGE_DYNAMIC_BACKEND=fuse fl_run -d x:tree.zip echo ran
-assert_fl_error "FUSELAGE_DYNAMIC_BACKEND=fuse (no fallback yet)" "^fuselage: --dynamic: cannot use overlayfs \(FUSELAGE_DYNAMIC_BACKEND=fuse\) and the FUSE copy-on-write fallback is not available in this build$"
+# The FUSE copy-on-write fallback: the same work on every format, said by
+# -v, on a writable FUSE mount with no overlay (t-dynamic-fuse runs the
+# POSIX suite on it).
+for f in tree.zip tree.sqfs app.AppImage tree.b64; do
+	FUSELAGE_DYNAMIC_BACKEND=fuse fl_run -d "x:$f" sh -c "$work"
+	assert_ok "FUSELAGE_DYNAMIC_BACKEND=fuse, $f: write, mkdir, rename, rmdir, chmod, exec"
+	assert_eq "FUSELAGE_DYNAMIC_BACKEND=fuse, $f: what the command saw" "hello from the tree
+more
+new
+inner
+made
+700
+prog: a" "$FL_OUT"
+done
+assert_eq "no archive file was modified (fallback)" "$sums" "$(sha256sum tree.zip tree.sqfs app.AppImage tree.b64)"
+# shellcheck disable=SC2016
+FUSELAGE_DYNAMIC_BACKEND=fuse fl_run -v -d x:tree.zip sh -c 'awk -v d="$FUSELAGE_DYNAMIC/x" '\''$5 == d { for (i = 7; $i != "-"; i++) ; print $(i + 1), $6 }'\'' /proc/self/mountinfo'
+assert_match "fallback: the FUSE mount is writable, nosuid, nodev" "^fuse\.fuselage rw,nosuid,nodev" "$FL_OUT"
+assert_eq "fallback: exactly one mount there (no overlay)" 1 "$(printf '%s\n' "$FL_OUT" | wc -l)"
+assert_match "-v says the fallback is used, and why" "--dynamic: the FUSE copy-on-write fallback in the server: FUSELAGE_DYNAMIC_BACKEND=fuse" "$FL_ERR"
+assert_match "-v says the archive is served writable" "serving tree.zip \(zip, writable: copy-on-write in the server\)" "$FL_ERR"
 FUSELAGE_DYNAMIC_BACKEND=zfs fl_run -s x:tree.zip sh -c 'echo ran'
 assert_eq "FUSELAGE_DYNAMIC_BACKEND is only read for --dynamic" "ran" "$FL_OUT"
 

@@ -228,6 +228,15 @@ static int no_new_privs(struct fl_error *err)
 	return 0;
 }
 
+int fl_priv_drop_for_extract(const struct fl_creds *c, struct fl_error *err)
+{
+	/* Setuid mode after the command's drop: already exactly the caller, and
+	 * setgroups() would now fail; nothing left to give up. */
+	if (c->mode == FL_MODE_SETUID && geteuid() != 0 && getuid() != 0)
+		return no_new_privs(err);
+	return fl_priv_drop_for_server(c, err);
+}
+
 int fl_priv_drop_to_caller(const struct fl_creds *c, struct fl_error *err)
 {
 	int r = 0;

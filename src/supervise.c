@@ -238,7 +238,7 @@ int fl_supervise(const struct fl_command *cmd, int lifeline_wr)
 		}
 	}
 	if (cmd->at_status)
-		cmd->at_status(cmd->at_status_ctx);
+		cmd->at_status(cmd->at_status_ctx, keeper);
 	if (WIFEXITED(m.value))
 		return WEXITSTATUS(m.value);
 	if (WIFSIGNALED(m.value))

@@ -18,8 +18,9 @@ struct fl_command {
 	char **env;         /* the command's environment */
 	mode_t umask;       /* the caller's umask */
 	/* Called once in the setup process when the command's status is known,
-	 * before fl_supervise() returns or re-raises its signal; may be NULL. */
-	void (*at_status)(void *ctx);
+	 * before fl_supervise() returns or re-raises its signal, with the
+	 * keeper's pid (it may still be running); may be NULL. */
+	void (*at_status)(void *ctx, pid_t keeper);
 	void *at_status_ctx;
 };
 

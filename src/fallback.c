@@ -76,7 +76,8 @@ static int scope(char *buf, size_t size)
 }
 
 /* Start time of @pid in clock ticks since boot (field 22 of its stat), or
- * -ESRCH when there is no such process. */
+ * -ESRCH when there is no such process or only its zombie (a killed cleaner
+ * stays a zombie until setup or init reaps it). */
 static long long start_time(pid_t pid)
 {
 	char path[64], buf[1024], *p;
@@ -87,7 +88,7 @@ static long long start_time(pid_t pid)
 		return -ESRCH;
 	/* The command name may hold spaces and parentheses: skip to the last ')'. */
 	p = strrchr(buf, ')');
-	if (!p)
+	if (!p || p[1] != ' ' || p[2] == 'Z' || p[2] == 'X')
 		return -ESRCH;
 	/* Fields 3 (state) .. 22 (starttime) follow. */
 	for (int field = 3; field <= 22 && p; field++) {
@@ -329,7 +330,7 @@ out:
  * directories (setup made them, as root). */
 static int lend_targets(struct fl_run *run, struct fl_error *err)
 {
-	if (run->creds->mode != FL_MODE_ROOT)
+	if (run->creds->mode != FL_MODE_ROOT || !fl_priv_nobody_mapped())
 		return 0;
 	for (size_t i = 0; i < run->nmounts; i++) {
 		struct fl_run_mount *m = &run->mounts[i];
@@ -382,7 +383,7 @@ static void give_back(const struct fl_creds *c, int fd, dev_t dev, bool fresh_fs
 
 static void give_back_all(struct fl_run *run)
 {
-	if (run->creds->mode != FL_MODE_ROOT)
+	if (run->creds->mode != FL_MODE_ROOT || !fl_priv_nobody_mapped())
 		return;
 	for (size_t i = 0; i < run->nmounts; i++) {
 		struct fl_run_mount *m = &run->mounts[i];

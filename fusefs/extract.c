@@ -173,6 +173,15 @@ static bool fatal_errno(int e)
 	       e == EMFILE || e == ENFILE || e == EFBIG;
 }
 
+/* An entry could not be created: stop for a target error, else skip it. */
+static int create_failed(struct ctx *c, int e)
+{
+	if (fatal_errno(e))
+		return fail(c, e, "create");
+	skip(c, strerror(e));
+	return 0;
+}
+
 static bool name_ok(const char *name)
 {
 	return name[0] && strcmp(name, ".") != 0 && strcmp(name, "..") != 0 &&
@@ -359,7 +368,7 @@ static int put_symlink(struct ctx *c, int dirfd, const struct ent *e)
 			skip(c, "already exists; skipped");
 			return 0;
 		}
-		return fatal_errno(errno) ? fail(c, errno, "create") : (skip(c, strerror(errno)), 0);
+		return create_failed(c, errno);
 	}
 	times_of(&e->st, ts);
 	utimensat(dirfd, e->name, ts, AT_SYMLINK_NOFOLLOW);
@@ -376,7 +385,7 @@ static int put_fifo(struct ctx *c, int dirfd, const struct ent *e)
 			skip(c, "already exists; skipped");
 			return 0;
 		}
-		return fatal_errno(errno) ? fail(c, errno, "create") : (skip(c, strerror(errno)), 0);
+		return create_failed(c, errno);
 	}
 	/* AT_SYMLINK_NOFOLLOW: glibc does it through an O_PATH descriptor.  A
 	 * fifo left at 0600 is harmless, so a failure is only a warning. */

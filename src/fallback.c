@@ -20,8 +20,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -33,7 +33,6 @@
 #include "src/util.h"
 
 #define NAME_MAX_LEN 128 /* boot id (36) + pid namespace + pid + start time fit easily */
-#define KEEPER_GRACE_MS 2000    /* the keeper exits at once unless something is left running */
 #define CLEANUP_WAIT_MS 120000  /* removing a huge tree takes a while; never forever */
 
 /* ---- identity of a process: boot, pid namespace, pid, start time ---------- */
@@ -75,20 +74,24 @@ static int scope(char *buf, size_t size)
 	return 0;
 }
 
-/* Start time of @pid in clock ticks since boot (field 22 of its stat), or
- * -ESRCH when there is no such process or only its zombie (a killed cleaner
- * stays a zombie until setup or init reaps it). */
+/* Start time of @pid in clock ticks since boot (field 22 of its stat);
+ * -ESRCH for a zombie (a killed cleaner stays one until setup or init
+ * reaps it), -errno when the file cannot be read. */
 static long long start_time(pid_t pid)
 {
 	char path[64], buf[1024], *p;
 	long long v = -1;
+	int r;
 
 	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	if (read_small(path, buf, sizeof(buf)) < 0)
-		return -ESRCH;
+	r = read_small(path, buf, sizeof(buf));
+	if (r < 0)
+		return r;
 	/* The command name may hold spaces and parentheses: skip to the last ')'. */
 	p = strrchr(buf, ')');
-	if (!p || p[1] != ' ' || p[2] == 'Z' || p[2] == 'X')
+	if (!p || p[1] != ' ')
+		return -EINVAL;
+	if (p[2] == 'Z' || p[2] == 'X')
 		return -ESRCH;
 	/* Fields 3 (state) .. 22 (starttime) follow. */
 	for (int field = 3; field <= 22 && p; field++) {
@@ -96,7 +99,23 @@ static long long start_time(pid_t pid)
 		if (p && field == 22)
 			v = strtoll(p + 1, NULL, 10);
 	}
-	return v >= 0 ? v : -ESRCH;
+	return v >= 0 ? v : -EINVAL;
+}
+
+/* Is the process that started at @start as @pid still there?  In doubt
+ * (its /proc entry hidden by hidepid, unreadable), yes. */
+static bool still_alive(pid_t pid, long long start)
+{
+	long long now;
+
+	if (kill(pid, 0) < 0 && errno == ESRCH)
+		return false;
+	now = start_time(pid);
+	if (now == -ESRCH)
+		return false;  /* a zombie, or gone meanwhile */
+	if (now < 0)
+		return true;
+	return now == start;  /* otherwise the pid was reused */
 }
 
 /* Remove the directories of runs that are gone: same scope (boot and pid
@@ -128,7 +147,7 @@ static void sweep(int procfd, const char *our_scope)
 		start = strtoll(end + 1, &end, 10);
 		if (*end || start < 0)
 			continue;
-		if (start_time((pid_t)pid) == start)
+		if (still_alive((pid_t)pid, start))
 			continue; /* its cleaner is alive: a live run */
 		fl_extract_remove(procfd, e->d_name);
 	}
@@ -152,6 +171,12 @@ static void cleaner_main(int procfd, int ctl_rd, int lifeline_rd, int done_wr)
 
 	/* Terminal signals are the command's: leave the session. */
 	setsid();
+	/* Setuid mode: we are the caller for good now, and later runs must be
+	 * able to see us in /proc even when it is mounted hidepid=2, which hides
+	 * non-dumpable processes; this process holds nothing but the caller's
+	 * own directory. */
+	if (geteuid() != 0)
+		prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
 	for (size_t i = 0; i < sizeof(ignored) / sizeof(ignored[0]); i++)
 		sigaction(ignored[i], &ign, NULL);
 	fl_close_all_except(keep, 4);
@@ -240,20 +265,11 @@ static int wait_readable(int fd, int ms)
 	return r;
 }
 
-void fl_fallback_wait_cleanup(struct fl_run *run, pid_t keeper)
+void fl_fallback_wait_cleanup(struct fl_run *run)
 {
-	int pidfd;
-
-	if (run->cleaner_fd < 0)
-		return;
-	pidfd = (int)syscall(SYS_pidfd_open, keeper, 0);
-	if (pidfd < 0)
-		return;
-	/* Processes the command left behind keep the directory; then fuselage
-	 * returns at once and the cleaner removes it after them. */
-	if (wait_readable(pidfd, KEEPER_GRACE_MS) == 1)
+	/* The cleaner closes its end when it is done (POLLHUP). */
+	if (run->cleaner_fd >= 0)
 		wait_readable(run->cleaner_fd, CLEANUP_WAIT_MS);
-	close(pidfd);
 }
 
 /* ---- extraction ------------------------------------------------------------ */

@@ -37,11 +37,11 @@ int fl_fallback_extract(struct fl_run *run, struct fl_error *err);
 int fl_fallback_disk_layout(struct fl_run *run, int lifeline_rd, struct fl_error *err);
 
 /*
- * fl_fallback_wait_cleanup() - called when the command's status is known:
- * if the keeper @keeper exits within a moment (the command left nothing
- * running), wait for the cleaner to remove the run's directory, so that
- * nothing is left on disk when fuselage returns.  No-op without a cleaner.
+ * fl_fallback_wait_cleanup() - called when the command's status is known and
+ * it left nothing running: wait (bounded) for the cleaner to remove the run's
+ * directory, so that nothing is left on disk when fuselage returns.  No-op
+ * without a cleaner.
  */
-void fl_fallback_wait_cleanup(struct fl_run *run, pid_t keeper);
+void fl_fallback_wait_cleanup(struct fl_run *run);
 
 #endif

@@ -299,13 +299,14 @@ static void cache_settings(struct fl_run *run)
 }
 
 /* The command's status is known: expire old cache entries, detached. */
-static void at_status(void *ctx, pid_t keeper)
+static void at_status(void *ctx, bool leftovers)
 {
 	struct fl_run *run = ctx;
 
 	if (!run->on_disk)
 		fl_cache_expire_start(run, run->cache_max_age_days);
-	fl_fallback_wait_cleanup(run, keeper);
+	if (!leftovers)
+		fl_fallback_wait_cleanup(run);
 }
 
 static void run_done(struct fl_run *run)

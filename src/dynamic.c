@@ -23,10 +23,12 @@
 
 #define PROBE_DIR "probe"
 
+/* --dynamic archives served by FUSE (an extracted one, SPEC §8, is a plain
+ * writable directory of the run's tmpfs already). */
 static bool any_dynamic(const struct fl_run *run)
 {
 	for (size_t i = 0; i < run->nmounts; i++)
-		if (run->mounts[i].opt->kind == FL_KIND_DYNAMIC)
+		if (run->mounts[i].opt->kind == FL_KIND_DYNAMIC && !run->mounts[i].extracted)
 			return true;
 	return false;
 }
@@ -250,7 +252,7 @@ int fl_dynamic_mount(struct fl_run *run, struct fl_error *err)
 					    run->creds->mode == FL_MODE_UNPRIV };
 		int r;
 
-		if (m->opt->kind != FL_KIND_DYNAMIC)
+		if (m->opt->kind != FL_KIND_DYNAMIC || m->extracted)
 			continue;
 		r = fl_ns_mount_overlay(run->creds, &ov, m->target_fd, NULL, err);
 		if (r < 0)

@@ -319,7 +319,7 @@ static int extract_one(struct fl_run_mount *m, struct report *rep)
 
 static bool wants_extraction(const struct fl_run_mount *m)
 {
-	return m->opt->kind == FL_KIND_STATIC && m->fuse_fd < 0 && m->archive_fd >= 0 &&
+	return m->opt->kind != FL_KIND_DYNAMIC_EMPTY && m->fuse_fd < 0 && m->archive_fd >= 0 &&
 	       m->target_fd >= 0;
 }
 

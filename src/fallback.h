@@ -16,8 +16,9 @@
 #include "src/run.h"
 
 /*
- * fl_fallback_extract() - extract every --static archive of @run whose FUSE
- * mount was not made into its directory (m->target_fd), in a child that has
+ * fl_fallback_extract() - extract every --static and --dynamic archive of
+ * @run whose FUSE mount was not made into its directory (m->target_fd), in a
+ * child that has
  * dropped privilege (fl_priv_drop_for_extract).  In root mode the target
  * directories are lent to nobody, whom the child becomes, and everything
  * extracted is given back to root afterwards (never following a link).  Sets

@@ -60,6 +60,14 @@ assert_match "... runs the extracted file" "hello from $H/procdirs/x\..*/static/
 fl_run --extract=force --dynamic-empty=w sh -c 'echo x > "$FUSELAGE_TMPDIR/f" && echo y > "$FUSELAGE_DYNAMIC/w/g" && cat "$FUSELAGE_TMPDIR/f" "$FUSELAGE_DYNAMIC/w/g"'
 assert_eq "scratch and --dynamic-empty writable" "x y" "$(echo $FL_OUT)"
 
+sum=$(sha256sum <tree.zip)
+fl_run --extract=force -d tree.zip sh -c 'echo more >> "$FUSELAGE_DYNAMIC/tree/plain.txt" && rm "$FUSELAGE_DYNAMIC/tree/readonly.txt" && cat "$FUSELAGE_DYNAMIC/tree/plain.txt"; echo "$FUSELAGE_DYNAMIC"'
+assert_ok "--dynamic extracted to disk"
+assert_eq "... writable" "hello world more" "$(head -n 2 <<<"$FL_OUT" | tr '\n' ' ' | sed 's/ $//')"
+assert_match "... under the run's directory" "^$H/procdirs/x\..*/dynamic$" "$(tail -n 1 <<<"$FL_OUT")"
+assert_eq "... the archive itself unchanged" "$sum" "$(sha256sum <tree.zip)"
+assert_eq "... nothing left" "" "$(left)"
+
 # --- hostile archives: nothing is written outside the run's directory ---------
 mkdir -p outside
 python3 - "$T/outside" <<'EOF'

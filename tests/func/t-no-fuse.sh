@@ -13,6 +13,7 @@
 #     with it;
 #   - root mode only: the real device with mode 0600, and fuselage run as the
 #     test user (unprivileged): /dev/fuse is not accessible to the caller.
+# --dynamic archives are extracted the same way and stay writable.
 # Every policy: deny/allow/prefer-in-root extract into memory (a namespace
 # exists); force (and prefer unprivileged) extract to disk, no namespace.
 # Setuid mode cannot be tested this way (a setuid bit is ignored inside a
@@ -99,6 +100,12 @@ in_memory "/dev/fuse that the kernel refuses to mount with" "cannot mount FUSE" 
 nofuse none -s /run/fuselage/nf:a.zip sh -c 'cat /run/fuselage/nf/hello.txt; touch /run/fuselage/nf/x 2>&1; true'
 assert_ok "no /dev/fuse, a fixed path: runs"
 assert_match "... served read-only" "^no-fuse-data.*Read-only file system" "$(echo $FL_OUT)"
+sum=$(sha256sum <a.zip)
+nofuse none -d a.zip sh -c 'echo more >> "$FUSELAGE_DYNAMIC/a/hello.txt" && mkdir "$FUSELAGE_DYNAMIC/a/new" && cat "$FUSELAGE_DYNAMIC/a/hello.txt"; awk -v d="$FUSELAGE_DYNAMIC/a" '\''$5 == d { print "mounted" }'\'' /proc/self/mountinfo'
+assert_ok "no /dev/fuse, --dynamic: runs"
+assert_eq "... writable, in the run's private memory" "no-fuse-data more" "$(echo $FL_OUT)"
+assert_match "... with the note" "^fuselage: note: .*--dynamic writable" "$FL_ERR"
+assert_eq "... the archive itself unchanged" "$sum" "$(sha256sum <a.zip)"
 nofuse none -s a.zip --run a/bin/prog x y
 assert_eq "no /dev/fuse: --run from the extracted archive" "argv0=$FUSELAGE_HOME/procdirs/*/static/a/bin/prog arg=x arg=y" \
 	"$(echo $FL_OUT | sed -E 's|procdirs/[0-9]+/|procdirs/*/|')"

@@ -326,10 +326,21 @@ static bool wants_extraction(const struct fl_run_mount *m)
 static void extract_main(struct fl_run *run, int report_fd)
 {
 	struct report rep = { 0 };
+	int keep[64], nkeep = 0;
 
 	/* First thing: no privilege while archive bytes are parsed. */
 	if (fl_priv_drop_for_extract(run->creds, &rep.err) < 0)
 		goto out;
+	/* Only what the extraction needs: no /dev/fuse descriptor of an
+	 * archive that did mount, no lifeline. */
+	keep[nkeep++] = report_fd;
+	for (size_t i = 0; i < run->nmounts && nkeep + 2 <= 64; i++) {
+		if (wants_extraction(&run->mounts[i])) {
+			keep[nkeep++] = run->mounts[i].archive_fd;
+			keep[nkeep++] = run->mounts[i].target_fd;
+		}
+	}
+	fl_close_all_except(keep, (size_t)nkeep);
 	/* See serve.c: zip DOS times are local times; read the zone once. */
 	if (!getenv("TZ"))
 		setenv("TZ", ":/etc/localtime", 1);

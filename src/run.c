@@ -354,6 +354,10 @@ int fl_run(const struct fl_options *opts, struct fl_creds *creds, char **env)
 		if (err.errnum == 0)
 			fl_error_set(&err, errno, "%s", strerror(errno));
 		fprintf(stderr, "fuselage: %s\n", err.msg);
+		/* Extract-and-run: the run's directory goes before we return, as
+		 * after a normal exit (no command ever ran to leave anything). */
+		fl_closep(&lifeline[1]);
+		fl_fallback_wait_cleanup(&run);
 		goto out;
 	}
 	cache_settings(&run);

@@ -95,6 +95,14 @@ assert_eq "... nothing new beside the archive" "$before" "$(ls -A "$T" | sort)"
 assert_false "... nothing at /abs-fl-evil" test -e /abs-fl-evil
 assert_match "... -v names the skipped names" "\.\./|abs-fl-evil" "$FL_ERR"
 
+printf 'not an archive\n' >bad.zip
+fl_run --extract=force -s tree.zip -s bad.zip true
+assert_fl_error "a bad archive: 125, one line" "bad\.zip"
+assert_eq "... nothing left" "" "$(left)"
+fl_run --extract=force -s tree.zip --run tree/nothere
+assert_fl_error "--run not found: 125" "not found"
+assert_eq "... nothing left" "" "$(left)"
+
 # --- fixed paths cannot be private without a namespace -----------------------
 fl_run --extract=force -s /run/fuselage/fx:tree.zip true
 assert_fl_error "a fixed path is refused" "fixed path.*(private|namespace)"

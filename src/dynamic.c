@@ -272,7 +272,7 @@ int fl_dynamic_mount(struct fl_run *run, struct fl_error *err)
 					    run->creds->mode == FL_MODE_UNPRIV };
 		int r;
 
-		if (m->opt->kind != FL_KIND_DYNAMIC)
+		if (m->opt->kind != FL_KIND_DYNAMIC || m->extracted)
 			continue;
 		r = fl_ns_mount_overlay(run->creds, &ov, m->target_fd, NULL, err);
 		if (r < 0)

@@ -426,20 +426,12 @@ static int mount_dir(struct fl_run *run, struct fl_run_mount *m, int *fixed_fd,
 	return r < 0 ? r : own_mode(run, m, pfd, err);
 }
 
-int fl_layout_build(struct fl_run *run, struct fl_error *err)
+/* tmp/ and every mount's directory, in the run's root run->run_fd. */
+static int build_dirs(struct fl_run *run, struct fl_error *err)
 {
-	_cleanup_close_ int home_fd = -1, procfd = -1, fixed_fd = -1;
+	_cleanup_close_ int fixed_fd = -1;
 	int r;
 
-	r = fl_layout_open_own_dir(run->creds, AT_FDCWD, run->home, run->home, &home_fd, err);
-	if (r < 0)
-		return fl_error_prefix(err, "$FUSELAGE_HOME");
-	r = procdirs_root(run, home_fd, &procfd, err);
-	if (r < 0)
-		return r;
-	r = run_root(run, procfd, err);
-	if (r < 0)
-		return r;
 	if (asprintf(&run->tmpdir, "%s/tmp", run->procdir) < 0) {
 		run->tmpdir = NULL;
 		return fl_error_set(err, ENOMEM, "out of memory");
@@ -454,6 +446,71 @@ int fl_layout_build(struct fl_run *run, struct fl_error *err)
 		if (r < 0)
 			return r;
 	}
+	return 0;
+}
+
+int fl_layout_build(struct fl_run *run, struct fl_error *err)
+{
+	_cleanup_close_ int home_fd = -1, procfd = -1;
+	int r;
+
+	r = fl_layout_open_own_dir(run->creds, AT_FDCWD, run->home, run->home, &home_fd, err);
+	if (r < 0)
+		return fl_error_prefix(err, "$FUSELAGE_HOME");
+	r = procdirs_root(run, home_fd, &procfd, err);
+	if (r < 0)
+		return r;
+	r = run_root(run, procfd, err);
+	if (r < 0)
+		return r;
+	r = build_dirs(run, err);
+	if (r < 0)
+		return r;
 	fl_verbose("layout ready under %s", run->procdir);
+	return 0;
+}
+
+int fl_layout_open_procdirs(struct fl_run *run, int *ret_fd, struct fl_error *err)
+{
+	_cleanup_close_ int home_fd = -1, fd = -1;
+	int r;
+
+	r = fl_layout_open_own_dir(run->creds, AT_FDCWD, run->home, run->home, &home_fd, err);
+	if (r < 0)
+		return fl_error_prefix(err, "$FUSELAGE_HOME");
+	r = fl_layout_open_own_dir(run->creds, home_fd, "procdirs", "$FUSELAGE_HOME/procdirs", &fd,
+				   err);
+	if (r < 0)
+		return r;
+	/* The descriptor is used for mkdirat/unlinkat/readdir: not O_PATH. */
+	*ret_fd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (*ret_fd < 0)
+		return fl_error_set(err, errno, "cannot open $FUSELAGE_HOME/procdirs: %s",
+				    strerror(errno));
+	return 0;
+}
+
+int fl_layout_build_disk(struct fl_run *run, int procfd, const char *name, struct fl_error *err)
+{
+	int r;
+
+	for (size_t i = 0; i < run->nmounts; i++)
+		if (run->mounts[i].opt->fixed)
+			return fl_error_set(err, EPERM,
+					    "%s=%s: a fixed path cannot be private without a mount "
+					    "namespace, so it is refused when the archives are "
+					    "extracted to disk (use a relative NAME)",
+					    run->mounts[i].opt->option, run->mounts[i].opt->arg);
+	if (asprintf(&run->procdir, "%s/procdirs/%s", run->home, name) < 0) {
+		run->procdir = NULL;
+		return fl_error_set(err, ENOMEM, "out of memory");
+	}
+	r = make_dir(procfd, name, 0700, run->procdir, &run->run_fd, err);
+	if (r < 0)
+		return r;
+	r = build_dirs(run, err);
+	if (r < 0)
+		return r;
+	fl_verbose("layout ready on disk under %s", run->procdir);
 	return 0;
 }

@@ -36,4 +36,19 @@ int fl_layout_open_own_dir(const struct fl_creds *c, int dirfd, const char *name
  */
 int fl_layout_build(struct fl_run *run, struct fl_error *err);
 
+/*
+ * fl_layout_open_procdirs() - for extract-and-run (no namespace): check or
+ * create $FUSELAGE_HOME and procdirs/ as the caller and return procdirs/ as
+ * a readable directory descriptor.
+ */
+int fl_layout_open_procdirs(struct fl_run *run, int *ret_fd, struct fl_error *err);
+
+/*
+ * fl_layout_build_disk() - for extract-and-run: create the run's directory
+ * @name in @procfd (on disk, 0700) with tmp/, static/ and dynamic/ as
+ * fl_layout_build() would.  Fixed paths are refused: nothing could keep
+ * /run/fuselage/NAME private to the run.
+ */
+int fl_layout_build_disk(struct fl_run *run, int procfd, const char *name, struct fl_error *err);
+
 #endif

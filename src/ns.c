@@ -7,19 +7,87 @@
 #include <config.h>
 
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <sched.h>
 #include <stdio.h>
 #include <string.h>
+#include <stdlib.h>
 #include <sys/mount.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "src/ns.h"
 
-#define USERNS_HINT                                                                        \
-	"user namespaces are probably disabled (sysctl user.max_user_namespaces, "          \
-	"kernel.unprivileged_userns_clone, or a seccomp or AppArmor policy); "              \
-	"ask for fuselage to be installed setuid-root (make install-setuid)"
+/* Read a small /proc file into @buf (trailing newline removed); false when
+ * it cannot be read. */
+static bool read_proc(const char *path, char *buf, size_t size)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return false;
+	n = read(fd, buf, size - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	buf[n] = '\0';
+	if (buf[n - 1] == '\n')
+		buf[n - 1] = '\0';
+	return true;
+}
+
+static bool proc_is(const char *path, const char *value)
+{
+	char buf[32];
+
+	return read_proc(path, buf, sizeof(buf)) && strcmp(buf, value) == 0;
+}
+
+/* Is this process under a seccomp filter (Seccomp: 2 in its status)? */
+static bool under_seccomp(void)
+{
+	char buf[4096], *p;
+
+	if (!read_proc("/proc/self/status", buf, sizeof(buf)))
+		return false;
+	p = strstr(buf, "\nSeccomp:");
+	return p && strtol(p + 9, NULL, 10) == 2;
+}
+
+/* Why unshare() of a user namespace failed with @e: the cause, as far as the
+ * kernel lets us see it (SPEC §8 diagnostics). */
+static const char *userns_cause(int e)
+{
+	if (proc_is("/proc/sys/kernel/unprivileged_userns_clone", "0"))
+		return "user namespaces are disabled for ordinary users "
+		       "(sysctl kernel.unprivileged_userns_clone=0)";
+	if (proc_is("/proc/sys/user/max_user_namespaces", "0"))
+		return "user namespaces are disabled (sysctl user.max_user_namespaces=0)";
+	if (e == ENOSPC)
+		return "the limit on user namespaces is reached (sysctl user.max_user_namespaces)";
+	if (e == EPERM && under_seccomp())
+		return "unshare() is blocked by a seccomp filter (as container runtimes do by "
+		       "default)";
+	if (e == EPERM && proc_is("/proc/sys/kernel/apparmor_restrict_unprivileged_userns", "1"))
+		return "an AppArmor policy restricts user namespaces "
+		       "(sysctl kernel.apparmor_restrict_unprivileged_userns=1)";
+	return "a security policy (seccomp, AppArmor, SELinux) or the kernel configuration "
+	       "forbids them";
+}
+
+/* Why mounting failed with @e right after a namespace was made. */
+static const char *mount_cause(int e)
+{
+	if (e == EPERM && under_seccomp())
+		return "mounting is blocked by a seccomp filter";
+	if (proc_is("/proc/sys/kernel/apparmor_restrict_unprivileged_userns", "1"))
+		return "the namespace was made but mounting in it is denied, as Ubuntu's AppArmor "
+		       "policy does (sysctl kernel.apparmor_restrict_unprivileged_userns=1)";
+	return "the namespace was made but mounting in it is denied (a policy such as "
+	       "AppArmor's restriction of unprivileged user namespaces, or seccomp)";
+}
 
 static int write_file(const char *path, const char *text, struct fl_error *err)
 {
@@ -60,23 +128,37 @@ int fl_ns_enter(const struct fl_creds *c, struct fl_error *err)
 {
 	int r;
 
+	int e;
+
 	if (c->mode == FL_MODE_UNPRIV) {
-		if (unshare(CLONE_NEWUSER | CLONE_NEWNS) < 0)
-			return fl_error_set(err, errno, "cannot create a user namespace: %s; %s",
-					    strerror(errno), USERNS_HINT);
+		if (unshare(CLONE_NEWUSER | CLONE_NEWNS) < 0) {
+			e = errno;
+			return fl_error_set(err, e, "cannot create a user namespace: %s: %s",
+					    strerror(e), userns_cause(e));
+		}
 		r = map_ids(c, err);
 		if (r < 0)
-			return fl_error_prefix(err, "cannot set up the user namespace");
+			return fl_error_prefix(err, "cannot set up the user namespace (%s)",
+					       mount_cause(err->errnum));
 	} else if (unshare(CLONE_NEWNS) < 0) {
-		return fl_error_set(err, errno, "cannot create a mount namespace: %s",
-				    strerror(errno));
+		e = errno;
+		if (e == ENOSPC)
+			return fl_error_set(err, e,
+					    "cannot create a mount namespace: %s: the limit is "
+					    "reached (sysctl user.max_mnt_namespaces)",
+					    strerror(e));
+		return fl_error_set(err, e, "cannot create a mount namespace: %s%s", strerror(e),
+				    e == EPERM && under_seccomp()
+					    ? ": unshare() is blocked by a seccomp filter"
+					    : "");
 	}
 	/* Before anything is mounted: nothing of ours may propagate to the
 	 * host's mount namespace. */
-	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
-		return fl_error_set(err, errno, "cannot make the mount namespace private: %s%s",
-				    strerror(errno),
-				    c->mode == FL_MODE_UNPRIV ? "; " USERNS_HINT : "");
+	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) {
+		e = errno;
+		return fl_error_set(err, e, "cannot make the mount namespace private: %s: %s",
+				    strerror(e), mount_cause(e));
+	}
 	return 0;
 }
 
@@ -134,6 +216,70 @@ int fl_ns_mount_tmpfs(const struct fl_creds *c, int target_fd, mode_t mode, cons
 	if (r < 0)
 		return fl_error_set(err, -r, "cannot mount a tmpfs: %s", strerror(-r));
 	return 0;
+}
+
+int fl_ns_probe(const struct fl_creds *c, struct fl_error *err)
+{
+	struct fl_error child_err = { 0 };
+	int pfd[2], st, fsfd, mfd;
+	ssize_t n;
+	pid_t pid;
+
+	if (pipe2(pfd, O_CLOEXEC) < 0)
+		return fl_error_set(err, errno, "pipe: %s", strerror(errno));
+	pid = fork();
+	if (pid < 0) {
+		close(pfd[0]);
+		close(pfd[1]);
+		return fl_error_set(err, errno, "fork: %s", strerror(errno));
+	}
+	if (pid == 0) {
+		/* The child's namespaces die with it; it only reports. */
+		close(pfd[0]);
+		if (fl_ns_enter(c, &child_err) == 0) {
+			fsfd = fsopen("tmpfs", FSOPEN_CLOEXEC);
+			mfd = -1;
+			if (fsfd >= 0 && fsconfig(fsfd, FSCONFIG_CMD_CREATE, NULL, NULL, 0) == 0)
+				mfd = fsmount(fsfd, FSMOUNT_CLOEXEC, 0);
+			if (mfd < 0)
+				fl_error_set(&child_err, errno, "cannot mount in the new namespace: "
+								"%s: %s",
+					     strerror(errno), mount_cause(errno));
+		}
+		n = write(pfd[1], &child_err, sizeof(child_err));
+		_exit(n == (ssize_t)sizeof(child_err) ? 0 : 1);
+	}
+	close(pfd[1]);
+	n = read(pfd[0], &child_err, sizeof(child_err));
+	close(pfd[0]);
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	if (n != (ssize_t)sizeof(child_err))
+		return fl_error_set(err, EIO, "cannot probe for namespaces: the probe died");
+	if (child_err.errnum != 0) {
+		*err = child_err;
+		return -child_err.errnum;
+	}
+	return 0;
+}
+
+int fl_ns_bind_readonly(int target_fd, struct fl_error *err)
+{
+	struct mount_attr attr = { .attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID |
+					       MOUNT_ATTR_NODEV };
+	int mfd, r = 0;
+
+	mfd = open_tree(target_fd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
+	if (mfd < 0)
+		return fl_error_set(err, errno, "cannot make a read-only bind mount: %s",
+				    strerror(errno));
+	if (mount_setattr(mfd, "", AT_EMPTY_PATH, &attr, sizeof(attr)) < 0 ||
+	    move_mount(mfd, "", target_fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) <
+		    0)
+		r = fl_error_set(err, errno, "cannot make a read-only bind mount: %s",
+				 strerror(errno));
+	close(mfd);
+	return r;
 }
 
 int fl_ns_open_fuse(const struct fl_creds *c, int *ret_fd, struct fl_error *err)

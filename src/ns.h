@@ -31,6 +31,21 @@ int fl_ns_enter(const struct fl_creds *c, struct fl_error *err);
 int fl_ns_mount_tmpfs(const struct fl_creds *c, int target_fd, mode_t mode, const char *size,
 		      int *ret_root_fd, struct fl_error *err);
 
+/*
+ * fl_ns_probe() - can fl_ns_enter() and a mount succeed here?  Tried in a
+ * short-lived child, because a half-made user namespace cannot be left again
+ * (unshare succeeded, mounting refused): the caller stays where it is and
+ * can still run without a namespace.  Returns 0, or -errno with the cause.
+ */
+int fl_ns_probe(const struct fl_creds *c, struct fl_error *err);
+
+/*
+ * fl_ns_bind_readonly() - bind-mount directory @target_fd on itself
+ * read-only, nosuid, nodev (an extracted --static archive inside the
+ * namespace when FUSE is unavailable).
+ */
+int fl_ns_bind_readonly(int target_fd, struct fl_error *err);
+
 /* fl_ns_open_fuse() - open /dev/fuse (as root in setuid mode: the device is
  * not the caller's file).  Must be called inside the namespace. */
 int fl_ns_open_fuse(const struct fl_creds *c, int *ret_fd, struct fl_error *err);

@@ -19,6 +19,7 @@ enum {
 	OPT_MAP_ROOT,
 	OPT_DYNAMIC_EMPTY,
 	OPT_CACHE_STATIC,
+	OPT_EXTRACT,
 };
 
 static const struct option long_options[] = {
@@ -27,6 +28,7 @@ static const struct option long_options[] = {
 	{ "dynamic-empty", required_argument, NULL, OPT_DYNAMIC_EMPTY },
 	{ "cache-static", no_argument, NULL, OPT_CACHE_STATIC },
 	{ "run", required_argument, NULL, OPT_RUN },
+	{ "extract", required_argument, NULL, OPT_EXTRACT },
 	{ "map-root", no_argument, NULL, OPT_MAP_ROOT },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
@@ -53,6 +55,10 @@ const char *fl_options_usage(void)
 	       "     --cache-static         keep a squashfs copy of zip --static archives in\n"
 	       "                              $FUSELAGE_HOME/cache for faster later runs\n"
 	       "     --run PATH             run PATH found inside the archives\n"
+	       "     --extract=POLICY       where no namespace can be made: deny (default: fail\n"
+	       "                              and say why), allow (extract the archives to disk\n"
+	       "                              instead, with a warning), prefer (unprivileged:\n"
+	       "                              extract without trying), force (always extract)\n"
 	       "     --map-root             unprivileged mode: appear as uid 0 inside\n"
 	       " -v, --verbose              say which mode and mounts were chosen, with timings\n"
 	       " -h, --help                 display this help and exit\n"
@@ -85,6 +91,20 @@ static int add_mount(struct fl_options *o, enum fl_kind kind, const char *option
 	return 0;
 }
 
+static int parse_extract(struct fl_options *o, const char *arg, struct fl_error *err)
+{
+	static const char *const names[] = { "deny", "allow", "prefer", "force" };
+
+	for (int i = 0; i < 4; i++) {
+		if (strcmp(arg, names[i]) == 0) {
+			o->extract = (enum fl_extract_policy)i;
+			return 0;
+		}
+	}
+	return fl_error_set(err, EINVAL,
+			    "--extract: invalid policy '%s' (use deny, allow, prefer or force)", arg);
+}
+
 /* One option from getopt_long(); returns 0 or -EINVAL. */
 static int bad_option(const char *word, int c, struct fl_error *err);
 
@@ -110,6 +130,8 @@ static int take_option(struct fl_options *o, int c, const char *bad, struct fl_e
 	case OPT_CACHE_STATIC:
 		o->cache_static = true;
 		return 0;
+	case OPT_EXTRACT:
+		return parse_extract(o, optarg, err);
 	case 'v':
 		o->verbose = true;
 		return 0;

@@ -28,6 +28,14 @@ struct fl_mount_opt {
 	bool fixed;          /* NAME was /run/fuselage/NAME */
 };
 
+/* --extract (SPEC §8): what to do when no namespace can be made. */
+enum fl_extract_policy {
+	FL_EXTRACT_DENY,    /* a namespace is required (default) */
+	FL_EXTRACT_ALLOW,   /* namespace if possible, else warn and extract to disk */
+	FL_EXTRACT_PREFER,  /* unprivileged: extract without trying; otherwise as allow */
+	FL_EXTRACT_FORCE,   /* always extract to disk, no namespace */
+};
+
 struct fl_options {
 	struct fl_mount_opt *mounts;
 	size_t nmounts;
@@ -35,6 +43,7 @@ struct fl_options {
 	bool verbose;
 	bool map_root;
 	bool cache_static;     /* --cache-static (SPEC §6) */
+	enum fl_extract_policy extract;  /* --extract=POLICY (SPEC §8) */
 	bool help;
 	bool version;
 	char **command;  /* NULL-terminated, points into argv; may be empty with --run */

@@ -10,6 +10,7 @@
 #include <grp.h>
 #include <stdint.h>
 #include <linux/capability.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/fsuid.h>
@@ -197,6 +198,27 @@ int fl_priv_drop_for_command(const struct fl_creds *c, struct fl_error *err)
 	}
 }
 
+bool fl_priv_nobody_mapped(void)
+{
+	char buf[4096], *p;
+	unsigned long long in, out, count;
+	ssize_t n;
+	int fd = open("/proc/self/uid_map", O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return true; /* no /proc: assume the initial namespace */
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return true;
+	buf[n] = '\0';
+	for (p = buf; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
+		if (sscanf(p, "%llu %llu %llu", &in, &out, &count) == 3 && in <= FL_PRIV_NOBODY &&
+		    FL_PRIV_NOBODY - in < count)
+			return true;
+	return false;
+}
+
 int fl_priv_drop_for_server(const struct fl_creds *c, struct fl_error *err)
 {
 	int r = 0;
@@ -207,8 +229,13 @@ int fl_priv_drop_for_server(const struct fl_creds *c, struct fl_error *err)
 		break;
 	case FL_MODE_ROOT:
 		/* The archives and /dev/fuse are already open; the parser needs no
-		 * identity at all, so it runs as nobody. */
-		r = become(FL_PRIV_NOBODY, FL_PRIV_NOBODY, NULL, 0, err);
+		 * identity at all, so it runs as nobody.  Root of a user namespace
+		 * that maps no nobody ("unshare -r") is only its creator outside:
+		 * giving up every capability is the same drop there. */
+		if (!fl_priv_nobody_mapped())
+			r = drop_caps(err);
+		else
+			r = become(FL_PRIV_NOBODY, FL_PRIV_NOBODY, NULL, 0, err);
 		break;
 	default:
 		r = drop_caps(err);
@@ -226,6 +253,15 @@ static int no_new_privs(struct fl_error *err)
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		return fl_error_set(err, errno, "no_new_privs: %s", strerror(errno));
 	return 0;
+}
+
+int fl_priv_drop_for_extract(const struct fl_creds *c, struct fl_error *err)
+{
+	/* Setuid mode after the command's drop: already exactly the caller, and
+	 * setgroups() would now fail; nothing left to give up. */
+	if (c->mode == FL_MODE_SETUID && geteuid() != 0 && getuid() != 0)
+		return no_new_privs(err);
+	return fl_priv_drop_for_server(c, err);
 }
 
 int fl_priv_drop_to_caller(const struct fl_creds *c, struct fl_error *err)

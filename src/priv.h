@@ -65,6 +65,22 @@ int fl_priv_drop_for_command(const struct fl_creds *c, struct fl_error *err);
 int fl_priv_drop_for_server(const struct fl_creds *c, struct fl_error *err);
 
 /*
+ * fl_priv_nobody_mapped() - does this user namespace map uid 65534?  False
+ * only in a user namespace that maps a few ids (unshare -r), whose root is
+ * then just its creator outside.
+ */
+bool fl_priv_nobody_mapped(void);
+
+/*
+ * fl_priv_drop_for_extract() - the drop of the child that parses the archives
+ * and extracts them (SPEC §8): the server's drop (setuid: the caller; root:
+ * nobody; unprivileged: no capabilities; no_new_privs), also when setup has
+ * already dropped for good (extract-and-run).  It parses the same untrusted
+ * bytes as the server, so it never holds privilege either.
+ */
+int fl_priv_drop_for_extract(const struct fl_creds *c, struct fl_error *err);
+
+/*
  * fl_priv_drop_to_caller() - for short-lived children that touch the caller's
  * own files (the --cache-static lookup): setuid mode becomes exactly the
  * caller, as fl_priv_drop_for_server(); root mode stays root (the caller is

@@ -24,6 +24,7 @@
 #include "src/cache.h"
 #include "src/dynamic.h"
 #include "src/env.h"
+#include "src/fallback.h"
 #include "src/layout.h"
 #include "src/ns.h"
 #include "src/run.h"
@@ -51,9 +52,14 @@ static int open_archives(struct fl_run *run, struct fl_error *err)
 	return 0;
 }
 
+/* FUSE mounts for the --static archives.  Where FUSE cannot be used (no
+ * /dev/fuse, not accessible, the kernel refuses the mount) the archives are
+ * extracted into the private tmpfs instead (SPEC §8), with one note. */
 static int mount_archives(struct fl_run *run, struct fl_error *err)
 {
-	for (size_t i = 0; i < run->nmounts; i++) {
+	bool fallback = false;
+
+	for (size_t i = 0; i < run->nmounts && !fallback; i++) {
 		struct fl_run_mount *m = &run->mounts[i];
 		bool dyn = m->opt->kind == FL_KIND_DYNAMIC;
 		bool cow = dyn && run->dynamic_backend == FL_DYNAMIC_FUSE;
@@ -62,14 +68,38 @@ static int mount_archives(struct fl_run *run, struct fl_error *err)
 		if (m->opt->kind == FL_KIND_DYNAMIC_EMPTY)
 			continue;
 		r = fl_ns_open_fuse(run->creds, &m->fuse_fd, err);
-		if (r < 0)
-			return r;
-		/* A --dynamic archive's FUSE mount is the overlay's read-only
-		 * lower layer; the overlay goes on top of it, at the same place,
-		 * once the server answers.  Without overlayfs the FUSE mount is
-		 * itself writable: the server's copy-on-write tree serves it. */
-		r = fl_ns_mount_fuse(run->creds, m->fuse_fd, m->target_fd, !cow,
-				     dyn && !cow ? &m->lower_fd : NULL, err);
+		if (r == 0) {
+			/* A --dynamic archive's FUSE mount is the overlay's read-only
+			 * lower layer; the overlay goes on top of it, at the same
+			 * place, once the server answers.  Without overlayfs the FUSE
+			 * mount is itself writable: the server's copy-on-write tree
+			 * serves it. */
+			r = fl_ns_mount_fuse(run->creds, m->fuse_fd, m->target_fd, !cow,
+					     dyn && !cow ? &m->lower_fd : NULL, err);
+			if (r < 0)
+				fl_closep(&m->fuse_fd);
+		}
+		if (r == 0)
+			continue;
+		fallback = true;
+		fl_note("%s; the archives are extracted into the run's private memory instead "
+			"(--static read-only, --dynamic writable, but not lazy)",
+			err->msg);
+		fl_error_clear(err);
+	}
+	return 0;
+}
+
+/* The extracted --static archives become read-only like their FUSE mounts. */
+static int seal_extracted(struct fl_run *run, struct fl_error *err)
+{
+	for (size_t i = 0; i < run->nmounts; i++) {
+		struct fl_run_mount *m = &run->mounts[i];
+		int r;
+
+		if (!m->extracted || m->opt->kind != FL_KIND_STATIC)
+			continue;
+		r = fl_ns_bind_readonly(m->target_fd, err);
 		if (r < 0)
 			return fl_error_prefix(err, "%s", m->dir);
 	}
@@ -136,18 +166,87 @@ static int resolve_command(struct fl_run *run, struct fl_command *cmd, char **re
 	return 0;
 }
 
+static const char *policy_name(enum fl_extract_policy p)
+{
+	static const char *const names[] = { "deny", "allow", "prefer", "force" };
+
+	return names[p];
+}
+
+/* --extract=force, or prefer when unprivileged: no namespace is tried. */
+static bool extract_first(const struct fl_run *run)
+{
+	return run->opts->extract == FL_EXTRACT_FORCE ||
+	       (run->opts->extract == FL_EXTRACT_PREFER && run->creds->mode == FL_MODE_UNPRIV);
+}
+
+/* --extract=allow, or prefer with privilege: a namespace if one can be made. */
+static bool may_fall_back(const struct fl_run *run)
+{
+	return run->opts->extract == FL_EXTRACT_ALLOW ||
+	       (run->opts->extract == FL_EXTRACT_PREFER && run->creds->mode != FL_MODE_UNPRIV);
+}
+
+/* --extract=deny and no namespace: say what to try (SPEC §8). */
+static int namespace_hint(const struct fl_run *run, struct fl_error *err)
+{
+	char msg[FL_ERROR_MSG_MAX];
+
+	snprintf(msg, sizeof(msg), "%s", err->msg);
+	if (run->creds->mode == FL_MODE_UNPRIV)
+		return fl_error_set(err, err->errnum,
+				    "%s; try a setuid-root install (make install-setuid), or "
+				    "--extract=allow to extract the archives to disk instead",
+				    msg);
+	return fl_error_set(err, err->errnum,
+			    "%s; try --extract=allow to extract the archives to disk instead", msg);
+}
+
+/* Extract-and-run (SPEC §8): no namespace; the archives are extracted into
+ * the run's directory on disk, which the cleaner removes at the end. */
+static int setup_on_disk(struct fl_run *run, int lifeline[2], struct fl_error *err)
+{
+	int r;
+
+	run->on_disk = true;
+	fl_verbose("mode: %s; extract-and-run, no namespace (--extract=%s)",
+		   fl_priv_mode_name(run->creds->mode), policy_name(run->opts->extract));
+	r = fl_fallback_disk_layout(run, lifeline[0], err);
+	if (r < 0)
+		return r;
+	r = fl_fallback_extract(run, err);
+	if (r < 0)
+		return r;
+	if (run->opts->cache_static)
+		fl_verbose("--cache-static is not used when extracting to disk");
+	close_served(run);
+	fl_closep(&lifeline[0]);
+	return 0;
+}
+
 /* Everything up to a served, privilege-free setup process. */
 static int setup(struct fl_run *run, int lifeline[2], struct fl_error *err)
 {
+	struct fl_error probe = { 0 };
 	pid_t server;
 	int r;
 
 	r = open_archives(run, err);
 	if (r < 0)
 		return r;
+	if (extract_first(run))
+		return setup_on_disk(run, lifeline, err);
+	/* Probe in a child: a half-made user namespace cannot be left again. */
+	if (may_fall_back(run) && fl_ns_probe(run->creds, &probe) < 0) {
+		fprintf(stderr,
+			"fuselage: warning: %s; extracting the archives to disk instead "
+			"(--extract=%s)\n",
+			probe.msg, policy_name(run->opts->extract));
+		return setup_on_disk(run, lifeline, err);
+	}
 	r = fl_ns_enter(run->creds, err);
 	if (r < 0)
-		return r;
+		return namespace_hint(run, err);
 	fl_verbose("mode: %s; private mount namespace ready", fl_priv_mode_name(run->creds->mode));
 	r = fl_layout_build(run, err);
 	if (r < 0)
@@ -155,10 +254,19 @@ static int setup(struct fl_run *run, int lifeline[2], struct fl_error *err)
 	r = fl_cache_lookup(run, err);
 	if (r < 0)
 		return r;
+	/* Before the FUSE mounts: the FUSE fallback mounts its archives
+	 * read-write.  An archive extracted below (no FUSE) is a writable
+	 * directory of the run's tmpfs already and uses neither backend. */
 	r = fl_dynamic_choose(run, err);
 	if (r < 0)
 		return r;
 	r = mount_archives(run, err);
+	if (r < 0)
+		return r;
+	r = fl_fallback_extract(run, err);
+	if (r < 0)
+		return r;
+	r = seal_extracted(run, err);
 	if (r < 0)
 		return r;
 	if (any_archive(run)) {
@@ -195,11 +303,14 @@ static void cache_settings(struct fl_run *run)
 }
 
 /* The command's status is known: expire old cache entries, detached. */
-static void at_status(void *ctx)
+static void at_status(void *ctx, bool leftovers)
 {
 	struct fl_run *run = ctx;
 
-	fl_cache_expire_start(run, run->cache_max_age_days);
+	if (!run->on_disk)
+		fl_cache_expire_start(run, run->cache_max_age_days);
+	if (!leftovers)
+		fl_fallback_wait_cleanup(run);
 }
 
 static void run_done(struct fl_run *run)
@@ -207,6 +318,7 @@ static void run_done(struct fl_run *run)
 	for (size_t i = 0; i < run->nmounts; i++)
 		free(run->mounts[i].dir);
 	close_served(run);
+	fl_closep(&run->cleaner_fd);
 	free(run->mounts);
 	free(run->home);
 	free(run->procdir);
@@ -217,7 +329,9 @@ static void run_done(struct fl_run *run)
 
 int fl_run(const struct fl_options *opts, struct fl_creds *creds, char **env)
 {
-	struct fl_run run = { .opts = opts, .creds = creds, .env = env, .run_fd = -1 };
+	struct fl_run run = {
+		.opts = opts, .creds = creds, .env = env, .run_fd = -1, .cleaner_fd = -1
+	};
 	struct fl_error err = { 0 };
 	struct fl_command cmd = { .umask = creds->umask,
 				  .at_status = at_status,
@@ -244,6 +358,10 @@ int fl_run(const struct fl_options *opts, struct fl_creds *creds, char **env)
 		if (err.errnum == 0)
 			fl_error_set(&err, errno, "%s", strerror(errno));
 		fprintf(stderr, "fuselage: %s\n", err.msg);
+		/* Extract-and-run: the run's directory goes before we return, as
+		 * after a normal exit (no command ever ran to leave anything). */
+		fl_closep(&lifeline[1]);
+		fl_fallback_wait_cleanup(&run);
 		goto out;
 	}
 	cache_settings(&run);

@@ -32,6 +32,7 @@ struct fl_run_mount {
 	int work_fd;
 	char cache_key[17];  /* --cache-static: 16 hex digits, "" when not cached */
 	bool cache_convert;  /* --cache-static miss: convert after the server is ready */
+	bool extracted;      /* SPEC §8: extracted into dir instead of served */
 };
 
 struct fl_run {
@@ -43,6 +44,8 @@ struct fl_run {
 	char *tmpdir, *static_dir, *dynamic_dir;  /* NULL when unused */
 	int run_fd;               /* root of this run's tmpfs */
 	long cache_max_age_days;  /* --cache-static expiry (FUSELAGE_CACHE_MAX_AGE_DAYS) */
+	bool on_disk;             /* extract-and-run: no namespace (SPEC §8) */
+	int cleaner_fd;           /* extract-and-run: EOF when the cleaner is done; else -1 */
 	struct fl_run_mount *mounts;  /* one per opts->mounts */
 	size_t nmounts;
 	enum fl_dynamic_backend dynamic_backend;  /* chosen by fl_dynamic_choose() */

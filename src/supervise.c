@@ -29,12 +29,13 @@
 enum msg_type {
 	MSG_PID = 1,     /* value: the command's pid */
 	MSG_EXEC_ERROR,  /* err: why exec failed (the status follows) */
-	MSG_STATUS,      /* value: wait status of the command */
+	MSG_STATUS,      /* value: wait status of the command; more: others still run */
 };
 
 struct msg {
 	int type;
 	int value;
+	int more;
 	struct fl_error err;
 };
 
@@ -141,7 +142,13 @@ static void keeper_main(const struct fl_command *cmd, int msg_fd, const sigset_t
 		if (w < 0)
 			break;
 		if (w == pid) {
-			send_msg(msg_fd, MSG_STATUS, st, NULL);
+			/* Orphans of the command were re-parented to us before its
+			 * death was reported, so this sees every one of them. */
+			siginfo_t si;
+			struct msg m = { .type = MSG_STATUS, .value = st };
+
+			m.more = waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) == 0;
+			fl_write_all(msg_fd, &m, sizeof(m));
 			close(msg_fd);
 		}
 	}
@@ -238,7 +245,7 @@ int fl_supervise(const struct fl_command *cmd, int lifeline_wr)
 		}
 	}
 	if (cmd->at_status)
-		cmd->at_status(cmd->at_status_ctx);
+		cmd->at_status(cmd->at_status_ctx, m.more != 0);
 	if (WIFEXITED(m.value))
 		return WEXITSTATUS(m.value);
 	if (WIFSIGNALED(m.value))

@@ -8,6 +8,7 @@
 #ifndef FL_SUPERVISE_H
 #define FL_SUPERVISE_H
 
+#include <stdbool.h>
 #include <sys/types.h>
 
 #include "fusefs/error.h"
@@ -18,8 +19,10 @@ struct fl_command {
 	char **env;         /* the command's environment */
 	mode_t umask;       /* the caller's umask */
 	/* Called once in the setup process when the command's status is known,
-	 * before fl_supervise() returns or re-raises its signal; may be NULL. */
-	void (*at_status)(void *ctx);
+	 * before fl_supervise() returns or re-raises its signal; @leftovers
+	 * says whether processes the command started still run (the keeper
+	 * then stays for them).  May be NULL. */
+	void (*at_status)(void *ctx, bool leftovers);
 	void *at_status_ctx;
 };
 

@@ -442,6 +442,13 @@ def build(a):
     else:
         run = [f"{venv}/bin/python", "--", "-m", a.module or default_module(project["name"])]
     output = os.path.abspath(a.output)
+    for opt, path in (("--output", a.output), ("--squashfs", a.squashfs)):
+        if path is None:
+            continue
+        if os.path.isdir(path):
+            raise Failure(f"{opt}={path}: is a directory")
+        if not os.path.isdir(os.path.dirname(os.path.abspath(path))):
+            raise Failure(f"{opt}={path}: its directory does not exist")
     tmp = tempfile.mkdtemp(prefix="uv-bundle.")
     try:
         image = os.path.abspath(a.squashfs) if a.squashfs else os.path.join(tmp, name + ".sfs")

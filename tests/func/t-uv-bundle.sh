@@ -188,6 +188,12 @@ b_run "$UVB" --project=nodir --output=out/e
 assert_tool_error "a missing project directory" uv-bundle "--project=nodir: not a directory"
 b_run "$UVB" --project=proj
 assert_tool_error "--output is required" uv-bundle "required: --output"
+: >uv.log
+b_run "$UVB" --project=proj --output=nodir/x
+assert_tool_error "an --output in a missing directory, before any build work" uv-bundle "--output=nodir/x: its directory does not exist"
+b_run "$UVB" --project=proj --output=out/x --squashfs=out
+assert_tool_error "a --squashfs that is a directory" uv-bundle "--squashfs=out: is a directory"
+assert_eq "... neither ran uv" "" "$(cat uv.log)"
 for tool in fuselage fuselage-bundle uv mksquashfs; do
 	d=tools-$tool
 	mkdir "$d"

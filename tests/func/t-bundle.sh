@@ -6,8 +6,8 @@
 # a relative path; the layout (ELF extent rule, unsquashfs -o, image
 # unchanged); baked arguments byte for byte; /proc/self/exe replaced by the
 # real absolute path; fuselage from $FUSELAGE or PATH; the -- rule; the exit
-# status; every refusal before anything is written; --keep, --build-dir,
-# --exist-ok; atomic 0755 output.
+# status; --dynamic=NAME:/proc/self/exe; every refusal before anything is
+# written; --keep, --build-dir, --exist-ok; atomic 0755 output.
 . "$FL_SRCDIR/tests/func/lib.sh"
 . "$FL_SRCDIR/tests/func/bundle-lib.sh"
 fl_init
@@ -100,6 +100,22 @@ real=$(readlink -f self)
 (cd sub && b_run ./lnk && printf '%s' "$FL_OUT" >"$T/self.out")
 assert_eq "every /proc/self/exe is the real absolute path, also through a relative symlink" \
 	"$real|x$real:$real|data from the image" "$(cat self.out)"
+
+# --- --dynamic=NAME:/proc/self/exe: the bundle's own image, writable ---
+b_run "$FL_BUNDLE" --archive=small.sfs --output=dyn -- --dynamic=app:/proc/self/exe -- sh -ec '
+	cd "$FUSELAGE_DYNAMIC/app"
+	cat data.txt
+	echo changed >data.txt && echo new >new.txt
+	cat data.txt new.txt'
+assert_ok "a bundle with --dynamic=app:/proc/self/exe"
+cp dyn dyn.orig
+b_run env -C / "$T/dyn"
+assert_eq "its image is writable inside the run" "0 data from the image
+changed
+new" "$FL_RC $FL_OUT"
+b_run ./dyn
+assert_eq "the changes vanish with the run" "data from the image" "$(printf '%s\n' "$FL_OUT" | head -n 1)"
+assert_true "the bundle file itself is never modified" cmp -s dyn dyn.orig
 
 # --- finding fuselage ---
 mkdir fbin && ln -s "$FUSELAGE" fbin/fuselage

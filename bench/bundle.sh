@@ -94,7 +94,7 @@ for ((i = 0; i <= REPS; i++)); do
 done
 
 d=$(median disk.us)
-printf '\nMachine load before/after: %s\n' "$(cut -d' ' -f1-3 /proc/loadavg)"
+printf '\nLoad average at the end: %s\n' "$(cut -d' ' -f1-3 /proc/loadavg)"
 printf 'venv: %s files, %s bytes; image %s bytes (zstd); bundle %s bytes; %s repeats, median (min–max) in ms\n\n' \
 	"$files" "$bytes" "$(stat -c %s app.sfs)" "$(stat -c %s bundle)" "$REPS"
 printf '| start-up of `python -c pass` | median ms | min–max ms | ratio to venv on disk |\n|---|---|---|---|\n'

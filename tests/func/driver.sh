@@ -232,7 +232,19 @@ for mode in $FL_MODES; do
 	tmp=$(mktemp -d "$FL_TEST_TMPBASE/fl-func.XXXXXX") || exit 99
 	chmod 0755 "$tmp"
 	start=$(date +%s)
-	run_mode "$mode" "$tmp"
+	if [ "$mode" = setuid ]; then
+		# Setuid scenarios share the test user's real home (the password
+		# database's); one marked "fl-setuid-home: exclusive" (it races on
+		# ~/.fuselage) runs alone.  The lock's descriptor is not inherited.
+		lockmode=-s
+		grep -q '^# fl-setuid-home: exclusive' "$script" && lockmode=-x
+		(
+			flock "$lockmode" 8 || exit 99
+			run_mode "$mode" "$tmp" 8>&-
+		) 8>"$FL_SETUID_DIR/.home.lock"
+	else
+		run_mode "$mode" "$tmp"
+	fi
 	rc=$?
 	secs=$(($(date +%s) - start))
 	na=

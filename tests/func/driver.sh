@@ -235,13 +235,15 @@ for mode in $FL_MODES; do
 	if [ "$mode" = setuid ]; then
 		# Setuid scenarios share the test user's real home (the password
 		# database's); one marked "fl-setuid-home: exclusive" (it races on
-		# ~/.fuselage) runs alone.  The lock's descriptor is not inherited.
+		# ~/.fuselage) runs alone.  The lock is per test user, not per
+		# build tree: trees built side by side share that home too.  Its
+		# descriptor is not inherited.
 		lockmode=-s
 		grep -q '^# fl-setuid-home: exclusive' "$script" && lockmode=-x
 		(
 			flock "$lockmode" 8 || exit 99
 			run_mode "$mode" "$tmp" 8>&-
-		) 8>"$FL_SETUID_DIR/.home.lock"
+		) 8>"/tmp/.fuselage-setuid-home-$FL_TEST_USER.lock"
 	else
 		run_mode "$mode" "$tmp"
 	fi

@@ -12,6 +12,15 @@
 
 #include "fusefs/error.h"
 
+/* A message is one line: file names and arguments may hold newlines or
+ * terminal escapes, which would split it or drive the caller's terminal. */
+static void one_line(char *msg)
+{
+	for (unsigned char *p = (unsigned char *)msg; *p; p++)
+		if (*p < 0x20 || *p == 0x7f)
+			*p = '?';
+}
+
 int fl_error_set(struct fl_error *err, int errnum, const char *fmt, ...)
 {
 	va_list ap;
@@ -23,6 +32,7 @@ int fl_error_set(struct fl_error *err, int errnum, const char *fmt, ...)
 		va_start(ap, fmt);
 		vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
 		va_end(ap);
+		one_line(err->msg);
 	}
 	return -errnum;
 }
@@ -46,6 +56,7 @@ int fl_error_prefix(struct fl_error *err, const char *fmt, ...)
 	for (const char *p = old; *p && len + 1 < room; p++)
 		err->msg[len++] = *p;
 	err->msg[len] = '\0';
+	one_line(err->msg);
 	return -err->errnum;
 }
 

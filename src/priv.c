@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/fsuid.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -47,6 +48,42 @@ static int fix_std_fds(struct fl_error *err)
 				close(n);
 			return fl_error_set(err, EBADF, "cannot open /dev/null for fd %d", fd);
 		}
+	}
+	return 0;
+}
+
+/*
+ * Hostile limits must make the run fail before it starts, with the reason,
+ * never half-way through it.  A tiny stack crashes the first deep libc call
+ * (the kernel already resets RLIMIT_STACK for a setuid exec); a tiny
+ * open-file limit would fail at whichever descriptor happens to be the
+ * last one allowed.  RLIMIT_NPROC and RLIMIT_FSIZE need no floor: a refused
+ * fork or thread is reported as such, a helper killed by SIGXFSZ is a failed
+ * conversion, and nothing else fuselage writes has a size.
+ */
+static int check_limits(struct fl_error *err)
+{
+	static const struct {
+		int resource;
+		rlim_t floor;
+		const char *what, *unit, *hint;
+		rlim_t div;
+	} need[] = {
+		{ RLIMIT_STACK, FL_PRIV_MIN_STACK, "stack size", " KiB", "ulimit -s", 1024 },
+		{ RLIMIT_NOFILE, FL_PRIV_MIN_NOFILE, "open-file", "", "ulimit -n", 1 },
+	};
+
+	for (size_t i = 0; i < sizeof(need) / sizeof(need[0]); i++) {
+		struct rlimit rl;
+
+		if (getrlimit(need[i].resource, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY ||
+		    rl.rlim_cur >= need[i].floor)
+			continue;
+		return fl_error_set(err, EINVAL,
+				    "the %s limit (%llu%s) is below the %llu%s fuselage needs (%s)",
+				    need[i].what, (unsigned long long)(rl.rlim_cur / need[i].div),
+				    need[i].unit, (unsigned long long)(need[i].floor / need[i].div),
+				    need[i].unit, need[i].hint);
 	}
 	return 0;
 }
@@ -102,6 +139,9 @@ int fl_priv_init(struct fl_creds *c, bool map_root, struct fl_error *err)
 
 	*c = (struct fl_creds){ 0 };
 	r = fix_std_fds(err);
+	if (r < 0)
+		return r;
+	r = check_limits(err);
 	if (r < 0)
 		return r;
 	r = classify(c, err);

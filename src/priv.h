@@ -20,6 +20,8 @@ enum fl_mode {
 };
 
 #define FL_MAX_GROUPS 65536
+#define FL_PRIV_MIN_STACK (256 * 1024)  /* RLIMIT_STACK floor, bytes */
+#define FL_PRIV_MIN_NOFILE 64           /* RLIMIT_NOFILE floor */
 #define FL_PRIV_NOBODY 65534  /* root mode: the server and helper programs run as this */
 
 struct fl_creds {
@@ -36,7 +38,8 @@ struct fl_creds {
 /*
  * fl_priv_init() - classify the run and make the process safe to continue:
  * refuse odd credential sets (setgid-only, an euid that is neither 0 nor the
- * caller's), make fds 0-2 valid, set a private umask (the caller's is kept),
+ * caller's) and stack or open-file limits below FL_PRIV_MIN_*, make fds 0-2
+ * valid, set a private umask (the caller's is kept),
  * and in setuid mode switch the filesystem ids to the caller so that every
  * path walk from here on is the caller's.
  */

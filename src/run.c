@@ -41,13 +41,22 @@ static int open_archives(struct fl_run *run, struct fl_error *err)
 
 		if (!m->opt->file)
 			continue;
-		/* As the caller: in setuid mode the filesystem ids are theirs. */
-		m->archive_fd = open(m->opt->file, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+		/* As the caller: in setuid mode the filesystem ids are theirs.
+		 * O_NONBLOCK: opening a fifo or a terminal line the caller names
+		 * must not wait for a writer or a carrier (it would hang the run
+		 * before anything could report it). */
+		m->archive_fd = open(m->opt->file, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 		if (m->archive_fd < 0)
 			return fl_error_set(err, errno, "%s: %s", m->opt->file, strerror(errno));
-		if (fstat(m->archive_fd, &st) < 0 || S_ISDIR(st.st_mode))
+		if (fstat(m->archive_fd, &st) < 0)
+			return fl_error_set(err, errno, "%s: %s", m->opt->file, strerror(errno));
+		if (S_ISDIR(st.st_mode))
 			return fl_error_set(err, EISDIR, "%s: is a directory, not an archive",
 					    m->opt->file);
+		if (!S_ISREG(st.st_mode))
+			return fl_error_set(err, EINVAL, "%s: not a regular file", m->opt->file);
+		if (fcntl(m->archive_fd, F_SETFL, 0) < 0)
+			return fl_error_set(err, errno, "%s: %s", m->opt->file, strerror(errno));
 	}
 	return 0;
 }

@@ -121,7 +121,7 @@ static void server_main(struct fl_run *run, int report_fd, int lifeline_rd)
 	/* Zip DOS times are local times (mktime per entry).  With TZ unset,
 	 * glibc re-reads /etc/localtime on every call: 51 000 reads for a
 	 * 50 000-entry zip, 60 % of its start-up (doc/benchmarks.md). */
-	if (!getenv("TZ"))
+	if (!secure_getenv("TZ"))
 		setenv("TZ", ":/etc/localtime", 1);
 	tzset();
 	if (fl_server_new(&so, &srv, &err) < 0 || serve_all(run, srv, &err) < 0)

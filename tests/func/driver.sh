@@ -232,7 +232,21 @@ for mode in $FL_MODES; do
 	tmp=$(mktemp -d "$FL_TEST_TMPBASE/fl-func.XXXXXX") || exit 99
 	chmod 0755 "$tmp"
 	start=$(date +%s)
-	run_mode "$mode" "$tmp"
+	if [ "$mode" = setuid ]; then
+		# Setuid scenarios share the test user's real home (the password
+		# database's); one marked "fl-setuid-home: exclusive" (it races on
+		# ~/.fuselage) runs alone.  The lock is per test user, not per
+		# build tree: trees built side by side share that home too.  Its
+		# descriptor is not inherited.
+		lockmode=-s
+		grep -q '^# fl-setuid-home: exclusive' "$script" && lockmode=-x
+		(
+			flock "$lockmode" 8 || exit 99
+			run_mode "$mode" "$tmp" 8>&-
+		) 8>"/tmp/.fuselage-setuid-home-$FL_TEST_USER.lock"
+	else
+		run_mode "$mode" "$tmp"
+	fi
 	rc=$?
 	secs=$(($(date +%s) - start))
 	na=

@@ -52,3 +52,13 @@ Test(error, prefix_adds_context)
 	cr_assert_eq(e.errnum, 0);
 	cr_assert_str_eq(e.msg, "");
 }
+
+Test(error, control_characters_never_split_the_line)
+{
+	struct fl_error e = { 0 };
+
+	fl_error_set(&e, EINVAL, "name '%s'", "a\nb\033[2J\x7f");
+	cr_assert_str_eq(e.msg, "name 'a?b?[2J?'");
+	fl_error_prefix(&e, "--static=%s", "x\ry");
+	cr_assert_str_eq(e.msg, "--static=x?y: name 'a?b?[2J?'");
+}

@@ -342,7 +342,7 @@ static void extract_main(struct fl_run *run, int report_fd)
 	}
 	fl_close_all_except(keep, (size_t)nkeep);
 	/* See serve.c: zip DOS times are local times; read the zone once. */
-	if (!getenv("TZ"))
+	if (!secure_getenv("TZ"))
 		setenv("TZ", ":/etc/localtime", 1);
 	tzset();
 	for (size_t i = 0; i < run->nmounts; i++)

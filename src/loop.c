@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -46,20 +47,24 @@ static bool in_group(const struct fl_creds *c, gid_t gid)
  * root's and stays root's to change: owned by uid 0, not writable by the
  * caller by any route (the mode's other or group bits through one of the
  * caller's groups, or an ACL: faccessat2 with the real ids and no
- * capabilities, exactly the caller), and not on a FUSE filesystem, whose
- * server makes up the owner, the mode and the bytes as it likes.  The
- * descriptor is the one opened as the caller, so this is the file that will
- * be attached.
+ * capabilities, exactly the caller), and on a filesystem whose owners the
+ * kernel itself trusts: not one mounted nosuid (removable media a desktop
+ * mounts for the user, every FUSE mount of a user: an owner there says
+ * nothing about who wrote the bytes) and not FUSE at all, whose server makes
+ * up the owner, the mode and the bytes as it likes.  The descriptor is the
+ * one opened as the caller, so this is the file that will be attached.
  */
 static int check_trusted(const struct fl_run *run, const struct fl_run_mount *m,
 			 struct fl_error *err)
 {
 	const char *file = m->opt->file;
+	struct statvfs svfs;
 	struct statfs sfs;
 	struct stat st;
 	mode_t mode;
 
-	if (fstat(m->archive_fd, &st) < 0 || fstatfs(m->archive_fd, &sfs) < 0)
+	if (fstat(m->archive_fd, &st) < 0 || fstatfs(m->archive_fd, &sfs) < 0 ||
+	    fstatvfs(m->archive_fd, &svfs) < 0)
 		return fl_error_set(err, errno, "--loop: %s: %s", file, strerror(errno));
 	mode = st.st_mode & 07777;
 	if (st.st_uid != 0)
@@ -69,6 +74,11 @@ static int check_trusted(const struct fl_run *run, const struct fl_run_mount *m,
 		return fl_error_set(err, EPERM,
 				    "--loop: %s is on a FUSE filesystem, whose server can change "
 				    "its owner and bytes at any time; " SETUID_RULE,
+				    file);
+	if (svfs.f_flag & ST_NOSUID)
+		return fl_error_set(err, EPERM,
+				    "--loop: %s is on a filesystem mounted nosuid, where the kernel "
+				    "does not trust its owners either; " SETUID_RULE,
 				    file);
 	if (mode & S_IWOTH)
 		return fl_error_set(err, EPERM,

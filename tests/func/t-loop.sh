@@ -6,7 +6,8 @@
 # after the run; two images in one run; an image the kernel refuses leaves
 # no device behind; 6 concurrent runs (free device races); --loop is all or
 # nothing: a zip, base64 text or a --dynamic archive in the run refuses it,
-# and so does --extract=force.  Setuid: an image owned by root that the
+# and so does --extract=force; the setuid rule for a nosuid filesystem,
+# checked from root mode with a private namespace and setuid copy.  Setuid: an image owned by root that the
 # caller cannot write (a fixture driver.sh makes as root) is served; the
 # caller's own image, root-owned images the caller may write (mode 0666; a
 # group of the caller's, mode 0664; an ACL entry) and a root-owned zip are
@@ -112,6 +113,36 @@ second" "$(printf '%s\n' "$FL_OUT" | head -n 2)"
 	fl_run --loop -s badcomp.sqfs sh -c 'echo the command ran'
 	assert_fl_error "root: an image the kernel refuses: one line naming the file and the device" "--loop: cannot mount badcomp\.sqfs \(kernel squashfs on /dev/loop[0-9]+\)"
 	assert_true "root: the refused image's device is gone" loop_gone "$PWD/badcomp.sqfs"
+	# The setuid rule for the filesystem, from root mode: in a private mount
+	# namespace of our own, a setuid-root copy on a tmpfs, and the same
+	# root-owned 0644 image on a nosuid tmpfs and on a suid one, run as the
+	# test user.  Nothing of it reaches the host's mounts.
+	if id -u "$FL_TEST_USER" >/dev/null 2>&1 && command -v runuser >/dev/null && command -v unshare >/dev/null; then
+		mkdir -p suid nosuid
+		# shellcheck disable=SC2016
+		unshare -m --propagation private sh -c '
+			mount -t tmpfs -o mode=0755 fl-suid suid &&
+			mount -t tmpfs -o mode=0755,nosuid fl-nosuid nosuid &&
+			cp "$1" suid/fuselage && chmod 4755 suid/fuselage &&
+			cp img.sqfs suid/img.sqfs && cp img.sqfs nosuid/img.sqfs &&
+			chmod 0644 suid/img.sqfs nosuid/img.sqfs || exit 99
+			runuser -u "$2" -- "$3/suid/fuselage" --loop -s "img:$3/nosuid/img.sqfs" \
+				echo the command ran >ns-nosuid.out 2>&1
+			echo "$?" >ns-nosuid.rc
+			runuser -u "$2" -- "$3/suid/fuselage" --loop -s "img:$3/suid/img.sqfs" \
+				sh -c "id -u; cat \"\$FUSELAGE_STATIC/img/hello.txt\"; findmnt -n -o FSTYPE -T \"\$FUSELAGE_STATIC/img\"" \
+				>ns-suid.out 2>&1
+			echo "$?" >ns-suid.rc' sh "$FUSELAGE" "$FL_TEST_USER" "$PWD"
+		assert_eq "root (setuid rule): a root-owned image on a nosuid filesystem is refused" \
+			"125 fuselage: --loop: $PWD/nosuid/img.sqfs is on a filesystem mounted nosuid, where the kernel does not trust its owners either; in setuid mode the kernel mounts only images owned by root that you cannot write; drop --loop to serve it with FUSE" \
+			"$(cat ns-nosuid.rc 2>&1) $(cat ns-nosuid.out 2>&1)"
+		assert_eq "root (setuid rule): the same image on a suid filesystem is served, as the test user" \
+			"0 $(id -u "$FL_TEST_USER")
+from the loop
+squashfs" "$(cat ns-suid.rc 2>&1) $(cat ns-suid.out 2>&1)"
+	else
+		note "no test user, runuser or unshare: the setuid nosuid-filesystem rule is not checked from root mode"
+	fi
 	for i in 1 2 3 4 5 6; do
 		(timeout 60 "$FUSELAGE" --loop -s img.sqfs sh -c 'cat "$FUSELAGE_STATIC/img/hello.txt"' >"par.$i" 2>&1) &
 	done

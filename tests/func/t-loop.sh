@@ -3,7 +3,8 @@
 # SPEC §7.4 --loop: kernel squashfs on a loop device.  Root: a plain and an
 # ELF-appended image (LOOP_CONFIGURE's offset and size limit, read back with
 # losetup) are served read-only, nosuid, nodev, with the loop device gone
-# after the run; two images in one run; an image the kernel refuses leaves
+# after the run (also after kill -9 of every process); two images in one
+# run; a fixed path; an image the kernel refuses leaves
 # no device behind; 6 concurrent runs (free device races); --loop is all or
 # nothing: a zip, base64 text or a --dynamic archive in the run refuses it,
 # and so does --extract=force; the setuid rule for a nosuid filesystem,
@@ -89,6 +90,14 @@ read-only" "$FL_OUT"
 second" "$(printf '%s\n' "$FL_OUT" | head -n 2)"
 	assert_eq "root: on two different loop devices" 2 "$(printf '%s\n' "$FL_OUT" | tail -n 2 | grep -E '^/dev/loop[0-9]+$' | sort -u | wc -l)"
 	assert_true "root: both devices gone" loop_gone "$PWD/two.sqfs"
+	if [ -d /run/fuselage ]; then
+		fl_run --loop -s /run/fuselage/lp:img.sqfs sh -c 'cat /run/fuselage/lp/hello.txt; findmnt -n -o FSTYPE -T /run/fuselage/lp'
+		assert_eq "root: a fixed path /run/fuselage/NAME with --loop" "0 from the loop
+squashfs" "$FL_RC $FL_OUT"
+		assert_eq "root: nothing at the fixed path on the host" "" "$(findmnt -n /run/fuselage/lp)"
+	else
+		note "no /run/fuselage on this host: --loop at a fixed path is not checked"
+	fi
 	# all or nothing
 	fl_run --loop -s a.zip sh -c 'echo the command ran'
 	assert_fl_error "root: --loop with a zip is refused" "--loop: a\.zip is a zip, not a squashfs image"
@@ -143,10 +152,27 @@ squashfs" "$(cat ns-suid.rc 2>&1) $(cat ns-suid.out 2>&1)"
 	else
 		note "no test user, runuser or unshare: the setuid nosuid-filesystem rule is not checked from root mode"
 	fi
+	# kill -9 of every process of the run: the namespace goes, and the device
+	cp img.sqfs killed.sqfs
+	fl_bg --loop -s killed.sqfs sh -c "$FL_FIND_PIDS"'
+echo $$ >"$1.cmd"
+exec sleep 30' sh "$T/pids"
+	if wait_for_file "$T/pids.cmd" 20 && wait_for_file "$T/pids" 5; then
+		read -r setup keeper _ <"$T/pids"
+		cmd=$(cat "$T/pids.cmd")
+		assert_ne "root: the killed run had its device" "" "$(losetup -j "$PWD/killed.sqfs")"
+		kill -KILL "$setup" "$keeper" "$cmd"
+		wait_gone "$cmd" 10
+		assert_true "root: after kill -9 of setup, keeper and command the device is gone" loop_gone "$PWD/killed.sqfs"
+	else
+		fl_fail "root: the run to be killed did not start" "$(cat "$T/bg.out")"
+	fi
+	par=()
 	for i in 1 2 3 4 5 6; do
 		(timeout 60 "$FUSELAGE" --loop -s img.sqfs sh -c 'cat "$FUSELAGE_STATIC/img/hello.txt"' >"par.$i" 2>&1) &
+		par+=($!)
 	done
-	wait
+	wait "${par[@]}"
 	assert_eq "root: 6 concurrent --loop runs all served" "6" "$(cat par.* | grep -cx 'from the loop')"
 	assert_true "root: no loop device left after them" loop_gone "$PWD/img.sqfs"
 	;;

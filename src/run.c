@@ -3,10 +3,10 @@
  * One fuselage run as a sequence of named steps (see run.h):
  *
  *   open archives (as the caller) → --loop checks → namespace → layout →
- *   cache lookup → --dynamic backend (probe) → --loop mounts → FUSE mounts → server (drops privilege
- *   first) → overlays for --dynamic → drop privilege → cache
- *   conversions → resolve --run → environment → keeper + command → status
- *   → cache expiry (in the background)
+ *   cache lookup → --dynamic backend (probe) → --loop mounts → FUSE
+ *   mounts → server (drops privilege first) → overlays for --dynamic →
+ *   drop privilege → cache conversions → resolve --run → environment →
+ *   keeper + command → status → cache expiry (in the background)
  *
  * Setup is the only process that ever holds root in setuid mode, and it
  * drops it for good before the command exists.

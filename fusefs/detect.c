@@ -204,6 +204,58 @@ static int detect(int fd, bool decoded, struct fl_detected *ret, struct fl_error
 			    "the start, a zip end record at the end, base64 text)");
 }
 
+/* Little-endian fields of the squashfs 4.0 superblock (96 bytes). */
+#define SQFS_SUPER_SIZE	 96
+#define SQFS_MAJOR_AT	 28
+#define SQFS_MINOR_AT	 30
+#define SQFS_BYTES_USED_AT 40
+
+static uint64_t le(const unsigned char *p, size_t n)
+{
+	uint64_t v = 0;
+
+	while (n-- > 0)
+		v = v << 8 | p[n];
+	return v;
+}
+
+int fl_detect_sqfs_extent(int fd, uint64_t offset, uint64_t *ret_len, struct fl_error *err)
+{
+	unsigned char sb[SQFS_SUPER_SIZE];
+	uint64_t size = 0, used, avail, len;
+	size_t got;
+	int r;
+
+	r = file_size(fd, &size, err);
+	if (r < 0)
+		return r;
+	if (offset > size)
+		return fl_error_set(err, EINVAL, "the squashfs image starts past the end of the file");
+	r = read_at(fd, sb, sizeof(sb), offset, &got);
+	if (r < 0)
+		return fl_error_set(err, -r, "cannot read: %s", strerror(-r));
+	if (got < sizeof(sb) || memcmp(sb, "hsqs", 4) != 0)
+		return fl_error_set(err, EINVAL, "truncated squashfs superblock");
+	if (le(sb + SQFS_MAJOR_AT, 2) != 4 || le(sb + SQFS_MINOR_AT, 2) != 0)
+		return fl_error_set(err, EINVAL, "squashfs version %u.%u, not 4.0",
+				    (unsigned)le(sb + SQFS_MAJOR_AT, 2),
+				    (unsigned)le(sb + SQFS_MINOR_AT, 2));
+	used = le(sb + SQFS_BYTES_USED_AT, 8);
+	avail = size - offset;
+	if (used < SQFS_SUPER_SIZE)
+		return fl_error_set(err, EINVAL, "squashfs superblock with bytes_used %" PRIu64,
+				    used);
+	if (used > avail)
+		return fl_error_set(err, EINVAL,
+				    "truncated squashfs image (the superblock says %" PRIu64
+				    " bytes, the file has %" PRIu64 " from offset %" PRIu64 ")",
+				    used, avail, offset);
+	/* No overflow: used <= avail <= UINT64_MAX - offset. */
+	len = used + (FL_SQFS_PAD - used % FL_SQFS_PAD) % FL_SQFS_PAD;
+	*ret_len = len < avail ? len : avail;
+	return 0;
+}
+
 int fl_detect(int fd, struct fl_detected *ret, struct fl_error *err)
 {
 	return detect(fd, false, ret, err);

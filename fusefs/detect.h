@@ -49,6 +49,19 @@ int fl_detect(int fd, struct fl_detected *ret, struct fl_error *err);
  */
 int fl_detect_decoded(int fd, struct fl_detected *ret, struct fl_error *err);
 
+/*
+ * fl_detect_sqfs_extent() - how many bytes of @fd, from @offset where
+ * fl_detect() found a squashfs image, the image occupies: the superblock's
+ * bytes_used rounded up to FL_SQFS_PAD (mksquashfs pads its output so; a
+ * block device's size is counted in whole sectors), but never past the end
+ * of the file.  For a loop device that covers exactly the image.  Returns 0,
+ * or -EINVAL with a one-line reason (a short or truncated superblock, a
+ * version other than 4.0, bytes_used smaller than the superblock or past
+ * the end of the file), or -errno for read errors.
+ */
+#define FL_SQFS_PAD 4096
+int fl_detect_sqfs_extent(int fd, uint64_t offset, uint64_t *ret_len, struct fl_error *err);
+
 /* fl_format_name() - "zip", "squashfs" or "base64". */
 const char *fl_format_name(enum fl_format f);
 

@@ -13,7 +13,10 @@
 #include <stdio.h>
 #include <string.h>
 #include <stdlib.h>
+#include <linux/loop.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -428,4 +431,126 @@ int fl_ns_bind(const struct fl_creds *c, int dirfd, const char *name, int target
 		r = fl_error_set(err, errno, "cannot bind-mount %s: %s", name, strerror(errno));
 	close(tfd);
 	return r;
+}
+
+/* How many free devices to try when other runs keep taking the one
+ * LOOP_CTL_GET_FREE offered (LOOP_CONFIGURE then says EBUSY). */
+#define LOOP_TRIES 64
+
+/* Configure a free loop device as @lc says: its descriptor (the device is
+ * detached again when it is closed, unless something else holds it open),
+ * or -errno with the reason in @err. */
+static int loop_attach(const struct loop_config *lc, int *ret_nr, struct fl_error *err)
+{
+	char dev[32] = "";
+	int ctl, fd = -1, nr = -1, e = 0;
+
+	ctl = open("/dev/loop-control", O_RDWR | O_CLOEXEC);
+	if (ctl < 0) {
+		e = errno;
+		return fl_error_set(err, e, "cannot use loop devices: /dev/loop-control: %s%s",
+				    strerror(e),
+				    e == ENOENT ? " (load the loop module, or give the container "
+						  "the device)"
+						: "");
+	}
+	for (int i = 0; i < LOOP_TRIES; i++) {
+		nr = ioctl(ctl, LOOP_CTL_GET_FREE);
+		if (nr < 0) {
+			e = errno;
+			snprintf(dev, sizeof(dev), "LOOP_CTL_GET_FREE");
+			break;
+		}
+		snprintf(dev, sizeof(dev), "/dev/loop%d", nr);
+		fd = open(dev, O_RDONLY | O_CLOEXEC);
+		if (fd < 0) {
+			/* Removed since it was offered, or its node not made yet. */
+			e = errno;
+			if (e == ENOENT || e == ENXIO)
+				continue;
+			break;
+		}
+		if (ioctl(fd, LOOP_CONFIGURE, lc) == 0) {
+			close(ctl);
+			*ret_nr = nr;
+			return fd;
+		}
+		/* EBUSY: another run configured this device first; ask again. */
+		e = errno;
+		close(fd);
+		fd = -1;
+		if (e != EBUSY)
+			break;
+	}
+	close(ctl);
+	if (e == EBUSY || e == ENOENT || e == ENXIO)
+		return fl_error_set(err, e, "cannot get a free loop device (%d tries, the last %s: %s)",
+				    LOOP_TRIES, dev, strerror(e));
+	return fl_error_set(err, e, "cannot set up a loop device: %s: %s", dev, strerror(e));
+}
+
+int fl_ns_mount_loop(const struct fl_creds *c, int file_fd, uint64_t offset, uint64_t size,
+		     const char *name, int target_fd, int *ret_dev, struct fl_error *err)
+{
+	struct loop_config lc = { .fd = (unsigned)file_fd };
+	char dev[32], why[256] = "";
+	struct stat lst, mst;
+	int lfd, fsfd = -1, mfd = -1, nr = -1, r = 0;
+
+	lc.info.lo_offset = offset;
+	lc.info.lo_sizelimit = size;
+	lc.info.lo_flags = LO_FLAGS_READ_ONLY | LO_FLAGS_AUTOCLEAR;
+	snprintf((char *)lc.info.lo_file_name, sizeof(lc.info.lo_file_name), "%s", name);
+	/* Setuid mode: /dev/loop-control, /dev/loopN and the mount's source are
+	 * the system's devices, named by fixed paths under root's /dev: root's
+	 * filesystem ids for them.  The file itself was opened as the caller
+	 * and is handed over as that descriptor (no path, no re-open). */
+	fl_priv_fs_root(c);
+	lfd = loop_attach(&lc, &nr, err);
+	if (lfd < 0) {
+		fl_priv_fs_caller(c);
+		return lfd;
+	}
+	snprintf(dev, sizeof(dev), "/dev/loop%d", nr);
+	fsfd = fsopen("squashfs", FSOPEN_CLOEXEC);
+	if (fsfd < 0) {
+		r = -errno;
+		if (r == -ENODEV)
+			snprintf(why, sizeof(why), "the squashfs module is not loaded");
+	}
+	if (r == 0 && (cfg(fsfd, "source", dev) < 0 || cfg(fsfd, "ro", NULL) < 0 ||
+		       fsconfig(fsfd, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0))
+		r = -errno;
+	if (r == 0) {
+		mfd = fsmount(fsfd, FSMOUNT_CLOEXEC,
+			      MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV);
+		if (mfd < 0)
+			r = -errno;
+	}
+	/* What was mounted is the device we configured, not whatever the path
+	 * named by then. */
+	if (r == 0 && (fstat(lfd, &lst) < 0 || fstat(mfd, &mst) < 0 || !S_ISBLK(lst.st_mode) ||
+		       mst.st_dev != lst.st_rdev)) {
+		r = -EIO;
+		snprintf(why, sizeof(why), "%s is not the device that was mounted", dev);
+	}
+	if (r == 0 &&
+	    move_mount(mfd, "", target_fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+		r = -errno;
+	fl_priv_fs_caller(c);
+	if (fsfd >= 0) {
+		if (!why[0])
+			context_log(fsfd, why, sizeof(why));
+		close(fsfd);
+	}
+	if (mfd >= 0)
+		close(mfd);
+	/* From here the mount holds the device; without it (an error), this
+	 * close detaches it again. */
+	close(lfd);
+	if (r < 0)
+		return fl_error_set(err, -r, "cannot mount %s (kernel squashfs on %s): %s", name, dev,
+				    why[0] ? why : strerror(-r));
+	*ret_dev = nr;
+	return 0;
 }

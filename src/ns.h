@@ -9,6 +9,7 @@
 #define FL_NS_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "fusefs/error.h"
@@ -88,5 +89,21 @@ int fl_ns_mount_overlay(const struct fl_creds *c, const struct fl_ns_overlay *ov
  */
 int fl_ns_bind(const struct fl_creds *c, int dirfd, const char *name, int target_fd,
 	       struct fl_error *err);
+
+/*
+ * fl_ns_mount_loop() - SPEC §7.4: attach the open file @file_fd to a free
+ * loop device (LOOP_CONFIGURE: bytes @offset to @offset + @size of it,
+ * read-only, autoclear; a device another run takes first is skipped) and
+ * mount it with the kernel's squashfs driver on @target_fd: ro, nosuid,
+ * nodev.  The device's own descriptor is closed before returning, so the
+ * mount holds the only reference and the device detaches itself when the
+ * mount goes with the namespace.  *@ret_dev is the device's number (N of
+ * /dev/loopN).  In setuid mode the loop devices, being the system's, are
+ * opened with root's filesystem ids; the file was opened as the caller and
+ * is never re-opened.  The caller decides whether the file may be handed to
+ * the kernel (src/loop.c).
+ */
+int fl_ns_mount_loop(const struct fl_creds *c, int file_fd, uint64_t offset, uint64_t size,
+		     const char *name, int target_fd, int *ret_dev, struct fl_error *err);
 
 #endif

@@ -20,6 +20,7 @@ enum {
 	OPT_DYNAMIC_EMPTY,
 	OPT_CACHE_STATIC,
 	OPT_EXTRACT,
+	OPT_LOOP,
 };
 
 static const struct option long_options[] = {
@@ -30,6 +31,7 @@ static const struct option long_options[] = {
 	{ "run", required_argument, NULL, OPT_RUN },
 	{ "extract", required_argument, NULL, OPT_EXTRACT },
 	{ "map-root", no_argument, NULL, OPT_MAP_ROOT },
+	{ "loop", no_argument, NULL, OPT_LOOP },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
@@ -60,6 +62,9 @@ const char *fl_options_usage(void)
 	       "                              instead, with a warning), prefer (unprivileged:\n"
 	       "                              extract without trying), force (always extract)\n"
 	       "     --map-root             unprivileged mode: appear as uid 0 inside\n"
+	       "     --loop                 mount the squashfs --static images with the kernel's\n"
+	       "                              squashfs driver on a loop device (root only; setuid-\n"
+	       "                              root: images owned by root that you cannot write)\n"
 	       " -v, --verbose              say which mode and mounts were chosen, with timings\n"
 	       " -h, --help                 display this help and exit\n"
 	       " -V, --version              display version and exit\n"
@@ -126,6 +131,9 @@ static int take_option(struct fl_options *o, int c, const char *bad, struct fl_e
 		return 0;
 	case OPT_MAP_ROOT:
 		o->map_root = true;
+		return 0;
+	case OPT_LOOP:
+		o->loop = true;
 		return 0;
 	case OPT_CACHE_STATIC:
 		o->cache_static = true;

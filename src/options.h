@@ -43,6 +43,7 @@ struct fl_options {
 	bool verbose;
 	bool map_root;
 	bool cache_static;     /* --cache-static (SPEC §6) */
+	bool loop;             /* --loop: kernel squashfs on loop devices (SPEC §7.4) */
 	enum fl_extract_policy extract;  /* --extract=POLICY (SPEC §8) */
 	bool help;
 	bool version;

@@ -2,11 +2,11 @@
 /*
  * One fuselage run as a sequence of named steps (see run.h):
  *
- *   open archives (as the caller) → namespace → layout → cache lookup →
- *   --dynamic backend (probe) → FUSE mounts → server (drops privilege
- *   first) → overlays for --dynamic → drop privilege → cache
- *   conversions → resolve --run → environment → keeper + command → status
- *   → cache expiry (in the background)
+ *   open archives (as the caller) → --loop checks → namespace → layout →
+ *   cache lookup → --dynamic backend (probe) → --loop mounts → FUSE
+ *   mounts → server (drops privilege first) → overlays for --dynamic →
+ *   drop privilege → cache conversions → resolve --run → environment →
+ *   keeper + command → status → cache expiry (in the background)
  *
  * Setup is the only process that ever holds root in setuid mode, and it
  * drops it for good before the command exists.
@@ -26,6 +26,7 @@
 #include "src/env.h"
 #include "src/fallback.h"
 #include "src/layout.h"
+#include "src/loop.h"
 #include "src/ns.h"
 #include "src/run.h"
 #include "src/runpath.h"
@@ -74,7 +75,7 @@ static int mount_archives(struct fl_run *run, struct fl_error *err)
 		bool cow = dyn && run->dynamic_backend == FL_DYNAMIC_FUSE;
 		int r;
 
-		if (m->opt->kind == FL_KIND_DYNAMIC_EMPTY)
+		if (m->opt->kind == FL_KIND_DYNAMIC_EMPTY || m->loop)
 			continue;
 		r = fl_ns_open_fuse(run->creds, &m->fuse_fd, err);
 		if (r == 0) {
@@ -243,10 +244,23 @@ static int setup(struct fl_run *run, int lifeline[2], struct fl_error *err)
 	r = open_archives(run, err);
 	if (r < 0)
 		return r;
+	r = fl_loop_check(run, err);
+	if (r < 0)
+		return r;
+	if (extract_first(run) && run->opts->loop)
+		return fl_error_set(err, EINVAL,
+				    "--loop: --extract=%s extracts the archives to disk, without a "
+				    "mount namespace for the kernel's squashfs mounts",
+				    policy_name(run->opts->extract));
 	if (extract_first(run))
 		return setup_on_disk(run, lifeline, err);
 	/* Probe in a child: a half-made user namespace cannot be left again. */
 	if (may_fall_back(run) && fl_ns_probe(run->creds, &probe) < 0) {
+		if (run->opts->loop)
+			return fl_error_set(err, probe.errnum,
+					    "--loop: %s; the kernel's squashfs mounts need a mount "
+					    "namespace",
+					    probe.msg);
 		fprintf(stderr,
 			"fuselage: warning: %s; extracting the archives to disk instead "
 			"(--extract=%s)\n",
@@ -267,6 +281,9 @@ static int setup(struct fl_run *run, int lifeline[2], struct fl_error *err)
 	 * read-write.  An archive extracted below (no FUSE) is a writable
 	 * directory of the run's tmpfs already and uses neither backend. */
 	r = fl_dynamic_choose(run, err);
+	if (r < 0)
+		return r;
+	r = fl_loop_mount(run, err);
 	if (r < 0)
 		return r;
 	r = mount_archives(run, err);

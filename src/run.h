@@ -8,6 +8,7 @@
 #define FL_RUN_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "fusefs/error.h"
@@ -33,6 +34,8 @@ struct fl_run_mount {
 	char cache_key[17];  /* --cache-static: 16 hex digits, "" when not cached */
 	bool cache_convert;  /* --cache-static miss: convert after the server is ready */
 	bool extracted;      /* SPEC §8: extracted into dir instead of served */
+	bool loop;           /* --loop: kernel squashfs on a loop device (src/loop.c) */
+	uint64_t loop_offset, loop_size;  /* the image's bytes in the file */
 };
 
 struct fl_run {

@@ -151,6 +151,63 @@ make_setuid_copy()
 	return 0
 }
 
+# Root-owned fixtures next to the setuid copy, for scenarios that need files
+# the test user cannot write (t-loop: --loop in setuid mode).  Made as root,
+# once (a stamp names the version), under the same lock, each published with
+# rename(2).  Best effort: without mksquashfs there are none, and a scenario
+# that needs them says so.
+#   root-owned.sqfs    root:root 0644: hello.txt "root-owned image",
+#                      bin/id-suid (a copy of id, root 4755)
+#   root-writable.sqfs the same image, root:root 0666 (anybody may write it)
+#   root-group.sqfs    the same image, root:<a supplementary group of the test
+#                      user's, else its primary group> 0664
+#   root-acl.sqfs      the same image, root:root 0644 plus an ACL entry that
+#                      lets the test user write (only where the filesystem
+#                      takes POSIX ACLs)
+#   root-owned.zip     root:root 0644, a zip holding hello.txt
+make_setuid_fixtures()
+{
+	local dir=$FL_SETUID_DIR stamp=fixtures.v2 mk grp uid
+	mk=$(command -v "$MKSQUASHFS" 2>/dev/null) || return 0
+	(
+		flock 9 || exit 1
+		[ -e "$dir/$stamp" ] && exit 0
+		rm -rf "$dir/fixtures.tmp"
+		mkdir -p "$dir/fixtures.tmp/tree/bin" || exit 1
+		printf 'root-owned image\n' >"$dir/fixtures.tmp/tree/hello.txt"
+		chmod 0755 "$dir/fixtures.tmp/tree" "$dir/fixtures.tmp/tree/bin" &&
+			chmod 0644 "$dir/fixtures.tmp/tree/hello.txt" || exit 1
+		cp "$(command -v id)" "$dir/fixtures.tmp/tree/bin/id-suid" &&
+			chown root:root "$dir/fixtures.tmp/tree/bin/id-suid" &&
+			chmod 4755 "$dir/fixtures.tmp/tree/bin/id-suid" &&
+			"$mk" "$dir/fixtures.tmp/tree" "$dir/fixtures.tmp/img" -noappend -no-progress \
+				-quiet >/dev/null &&
+			python3 -c 'import sys, zipfile
+with zipfile.ZipFile(sys.argv[1], "w") as z:
+    z.writestr("hello.txt", "root-owned zip\n")' "$dir/fixtures.tmp/zip" || exit 1
+		cd "$dir/fixtures.tmp" || exit 1
+		grp=$(id -G "$FL_TEST_USER" | tr ' ' '\n' | grep -vx "$(id -g "$FL_TEST_USER")" | head -n 1)
+		[ -n "$grp" ] || grp=$(id -g "$FL_TEST_USER")
+		uid=$(id -u "$FL_TEST_USER")
+		cp img owned && cp img writable && cp img group && cp img acl || exit 1
+		chown root:root owned writable acl zip && chmod 0644 owned acl zip &&
+			chmod 0666 writable && chown "root:$grp" group && chmod 0664 group || exit 1
+		# system.posix_acl_access, version 2: user::rw- user:UID:rw-
+		# group::r-- mask::rw- other::r--
+		python3 -c 'import os, struct, sys
+e = [(1, 6, 0xFFFFFFFF), (2, 6, int(sys.argv[2])), (4, 4, 0xFFFFFFFF), (0x10, 6, 0xFFFFFFFF), (0x20, 4, 0xFFFFFFFF)]
+os.setxattr(sys.argv[1], "system.posix_acl_access", struct.pack("<I", 2) + b"".join(struct.pack("<HHI", *x) for x in e))' \
+			acl "$uid" 2>/dev/null || rm -f acl
+		mv -f owned ../root-owned.sqfs && mv -f writable ../root-writable.sqfs &&
+			mv -f group ../root-group.sqfs && mv -f zip ../root-owned.zip || exit 1
+		rm -f ../root-acl.sqfs
+		[ ! -e acl ] || mv -f acl ../root-acl.sqfs || exit 1
+		rm -f ../fixtures.v1
+		cd .. && rm -rf fixtures.tmp && : >"$stamp"
+	) 9>"$dir/.lock" || { echo "cannot make the root-owned fixtures in $dir"; return 1; }
+	return 0
+}
+
 # mode_reason MODE: print why MODE cannot run here (empty: it can).
 mode_reason()
 {
@@ -177,6 +234,7 @@ mode_reason()
 		check_fuse_for self || return
 		check_test_user || return
 		make_setuid_copy || return
+		make_setuid_fixtures || return
 		;;
 	*)
 		echo "unknown mode '$1'"
@@ -202,6 +260,7 @@ run_mode()
 		"FUSELAGE=$bin" "FL_MODE=$mode" "FL_SRCDIR=$FL_SRCDIR"
 		"FL_BUILDDIR=$FL_BUILDDIR" "FL_TEST_TMP=$tmp" "MKSQUASHFS=$MKSQUASHFS"
 		"FL_TEST_STRICT=$FL_TEST_STRICT" "FL_TEST_USER=$FL_TEST_USER"
+		"FL_SETUID_DIR=$FL_SETUID_DIR"
 		timeout -k 10 "$FL_TEST_TIMEOUT" bash "$script")
 	if [ "$me" = 0 ] && [ "$mode" != root ]; then
 		(cd "$tmp" && as_user "${env[@]}")

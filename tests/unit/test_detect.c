@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -307,4 +308,97 @@ Test(detect, archive_open_base64)
 	cr_assert_geq(fcntl(fd, F_GETFD), 0, "the descriptor must stay open on failure");
 	close(fd);
 	cr_assert_eq(count_fds(), before);
+}
+
+/* A squashfs 4.0 superblock claiming @used bytes, in a file of @size bytes
+ * starting at @off. */
+static void put_super(const char *name, uint64_t off, uint64_t used, uint16_t major, size_t size)
+{
+	unsigned char *b = calloc(1, size);
+
+	cr_assert(b);
+	memcpy(b + off, "hsqs", 4);
+	b[off + 28] = (unsigned char)major;
+	for (int i = 0; i < 8; i++)
+		b[off + 40 + i] = (unsigned char)(used >> (8 * i));
+	put(name, b, size);
+	free(b);
+}
+
+static int extent(const char *name, uint64_t off, uint64_t *len, struct fl_error *e)
+{
+	char p[4200];
+	int fd, r;
+
+	snprintf(p, sizeof(p), "%s/%s", dir, name);
+	fd = fl_test_open(p);
+	r = fl_detect_sqfs_extent(fd, off, len, e);
+	close(fd);
+	return r;
+}
+
+Test(detect, sqfs_extent)
+{
+	struct fl_error e = { 0 };
+	uint64_t len = 0;
+
+	/* padded to 4 KiB, the padding inside the file */
+	put_super("a", 0, 5000, 4, 8192);
+	cr_assert_eq(extent("a", 0, &len, &e), 0, "%s", e.msg);
+	cr_assert_eq(len, 8192);
+	/* trailing data after the padded image is not covered */
+	put_super("b", 0, 4096, 4, 12288);
+	cr_assert_eq(extent("b", 0, &len, &e), 0, "%s", e.msg);
+	cr_assert_eq(len, 4096);
+	/* an unpadded image: up to the end of the file */
+	put_super("c", 0, 5000, 4, 5000);
+	cr_assert_eq(extent("c", 0, &len, &e), 0, "%s", e.msg);
+	cr_assert_eq(len, 5000);
+	/* at an offset (ELF + squashfs) */
+	put_super("d", 4096, 6000, 4, 4096 + 8192 + 100);
+	cr_assert_eq(extent("d", 4096, &len, &e), 0, "%s", e.msg);
+	cr_assert_eq(len, 8192);
+}
+
+Test(detect, sqfs_extent_refusals)
+{
+	struct fl_error e = { 0 };
+	uint64_t len = 0;
+
+	put_super("trunc", 0, 9000, 4, 8192);
+	cr_assert_eq(extent("trunc", 0, &len, &e), -EINVAL);
+	cr_assert(strstr(e.msg, "truncated squashfs image (the superblock says 9000 bytes, the "
+				"file has 8192 from offset 0)"),
+		  "%s", e.msg);
+	put_super("small", 0, 95, 4, 4096);
+	cr_assert_eq(extent("small", 0, &len, &e), -EINVAL);
+	cr_assert_str_eq(e.msg, "squashfs superblock with bytes_used 95");
+	put_super("v3", 0, 4096, 3, 4096);
+	cr_assert_eq(extent("v3", 0, &len, &e), -EINVAL);
+	cr_assert_str_eq(e.msg, "squashfs version 3.0, not 4.0");
+	put("short", "hsqs\0\0\0\0", 8);
+	cr_assert_eq(extent("short", 0, &len, &e), -EINVAL);
+	cr_assert_str_eq(e.msg, "truncated squashfs superblock");
+	put_super("off", 0, 4096, 4, 4096);
+	cr_assert_eq(extent("off", 8192, &len, &e), -EINVAL);
+	cr_assert_eq(extent("off", 100, &len, &e), -EINVAL, "no magic at the offset");
+}
+
+Test(detect, sqfs_extent_of_real_images)
+{
+	struct fl_detected d;
+	struct fl_error e = { 0 };
+	struct stat st;
+	uint64_t len = 0;
+	char p[4200];
+
+	make_inputs();
+	snprintf(p, sizeof(p), "%s/s.sqfs", dir);
+	cr_assert_eq(stat(p, &st), 0);
+	cr_assert_eq(extent("s.sqfs", 0, &len, &e), 0, "%s", e.msg);
+	cr_assert_eq(len, (uint64_t)st.st_size, "mksquashfs pads to 4 KiB: the whole file");
+	cr_assert_eq(detect_file("app", &d, &e), 0, "%s", e.msg);
+	cr_assert_eq(d.format, FL_FORMAT_SQFS);
+	cr_assert_eq(extent("app", d.offset, &len, &e), 0, "%s", e.msg);
+	cr_assert_eq(len, (uint64_t)st.st_size, "the appended image, exactly");
 }

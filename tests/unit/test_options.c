@@ -269,3 +269,25 @@ Test(options, cache_static)
 	cr_assert_str_eq(e.msg, "option '--cache-static' doesn't allow an argument");
 	cr_assert(strstr(fl_options_usage(), "--cache-static"));
 }
+
+Test(options, loop_flag)
+{
+	char *v[] = { "fuselage", "--loop", "-s", "a.sqfs", "true", NULL };
+	char *w[] = { "fuselage", "--loop=yes", "true", NULL };
+	char *x[] = { "fuselage", "-s", "a.sqfs", "true", NULL };
+	char *y[] = { "fuselage", "--lo", "-s", "a.sqfs", "true", NULL };
+	struct fl_options o;
+	struct fl_error e = { 0 };
+
+	cr_assert_eq(parse(5, v, &o, &e), 0, "%s", e.msg);
+	cr_assert(o.loop);
+	cr_assert_eq(o.nmounts, 1);
+	fl_options_done(&o);
+	cr_assert_eq(parse(4, x, &o, &e), 0, "%s", e.msg);
+	cr_assert(!o.loop, "off by default");
+	fl_options_done(&o);
+	cr_assert_eq(parse(3, w, &o, &e), -EINVAL);
+	cr_assert_str_eq(e.msg, "option '--loop' doesn't allow an argument");
+	cr_assert_eq(parse(5, y, &o, &e), -EINVAL, "no abbreviation");
+	cr_assert(strstr(fl_options_usage(), "--loop"));
+}

@@ -159,6 +159,7 @@ int main(int argc, char **argv)
 	struct fl_error err = { 0 };
 	unsigned char *blob;
 	char **baked, **args, *self, *fuselage;
+	struct stat fst, sst;
 	size_t blob_len, nbaked;
 	int fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
 
@@ -169,10 +170,16 @@ int main(int argc, char **argv)
 	if (fl_bargs_decode(blob, blob_len, &baked, &nbaked, &err) < 0)
 		die(EXIT_OWN, "damaged bundle: %s", err.msg);
 	self = self_path(fd);
-	close(fd);
 	if (!self)
 		die(EXIT_OWN, "out of memory");
 	fuselage = find_fuselage();
+	/* $FUSELAGE or PATH leading back to this very file would exec it
+	 * again and again, the arguments growing each time. */
+	if (stat(fuselage, &fst) == 0 && fstat(fd, &sst) == 0 && fst.st_dev == sst.st_dev &&
+	    fst.st_ino == sst.st_ino)
+		die(EXIT_OWN, "%s is this bundle, not fuselage; set FUSELAGE=/path/to/fuselage",
+		    fuselage);
+	close(fd);
 	if (fl_bargs_exec_argv(fuselage, baked, nbaked, self, argv + 1, (size_t)(argc - 1), &args,
 			       &err) < 0)
 		die(EXIT_OWN, "%s", err.msg);

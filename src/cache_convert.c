@@ -92,9 +92,13 @@ static void helper_main(const struct fl_run *run, const char *tool, int dir_fd, 
 	static char path_env[] = "PATH=" FIXED_PATH;
 	char *envp[] = { path_env, NULL };
 	bool tty = isatty(2) == 1;
-	char *argv[] = { "mksquashfs", ".",	 "/proc/self/fd/3",
-			 "-noappend",  "-quiet", tty ? NULL : "-no-progress",
-			 NULL };
+	/* -exit-on-error: mksquashfs otherwise turns a file it cannot read
+	 * (EIO from a damaged entry, EACCES for a mode the caller may not
+	 * read) into an empty file, or leaves out a directory, and exits 0:
+	 * the image would silently differ from the archive. */
+	char *argv[] = { "mksquashfs",	  ".",	    "/proc/self/fd/3",
+			 "-noappend",	  "-quiet", "-exit-on-error",
+			 tty ? NULL : "-no-progress", NULL };
 	struct fl_error err = { 0 };
 	int null = -1, out = -1;
 

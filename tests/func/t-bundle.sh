@@ -130,6 +130,13 @@ assert_eq "... with one line naming what is missing" \
 b_run env FUSELAGE="$T/no/such/fuselage" ./self
 assert_eq "a \$FUSELAGE that does not exist: 127 and one line" \
 	"127 fuselage-launcher: cannot find fuselage: \$FUSELAGE=$T/no/such/fuselage: No such file or directory" "$FL_RC $FL_ERR"
+b_run timeout -k 2 30 env FUSELAGE="$T/self" ./self
+assert_eq "\$FUSELAGE naming the bundle itself: 125 and one line, no exec loop" \
+	"125 fuselage-launcher: $T/self is this bundle, not fuselage; set FUSELAGE=/path/to/fuselage" "$FL_RC $FL_ERR"
+mkdir loopbin && ln -s "$T/self" loopbin/fuselage
+b_run timeout -k 2 30 env -u FUSELAGE PATH="$T/loopbin:/usr/bin:/bin" ./self
+assert_eq "... the same for a \"fuselage\" in PATH that is the bundle" \
+	"125 fuselage-launcher: $T/loopbin/fuselage is this bundle, not fuselage; set FUSELAGE=/path/to/fuselage" "$FL_RC $FL_ERR"
 b_run "$FL_BUILDDIR/fuselage-launcher" x
 assert_eq "the bare launcher says it is no bundle" \
 	"125 fuselage-launcher: no baked arguments (this is the bare launcher; make a bundle with fuselage-bundle)" "$FL_RC $FL_ERR"

@@ -207,6 +207,49 @@ assert_match "... with a one-line note" "^fuselage: note: cannot cache e\.zip: $
 assert_true "... the symlink is left alone" test -L "$CACHE/$ke.sfs"
 assert_false "... and never followed" test -e "$T/outside-e"
 
+# --- an archive that cannot be read in full is never cached ------------------------------------
+# mksquashfs alone would store an unreadable file as an empty one and exit 0.
+mkzip f.zip
+kf=$(key_of f.zip)
+python3 - "$T/f.zip" <<'PY'
+import struct, sys, zipfile
+p = sys.argv[1]
+z = zipfile.ZipFile(p, "a", zipfile.ZIP_DEFLATED)
+z.writestr("zz-big.txt", "".join("%d\n" % i for i in range(50000)))
+z.close()
+zi = zipfile.ZipFile(p).getinfo("zz-big.txt")
+d = bytearray(open(p, "rb").read())
+o = zi.header_offset
+n, e = struct.unpack_from("<HH", d, o + 26)
+start = o + 30 + n + e
+for k in range(200, 260):
+    d[start + zi.compress_size // 2 + k] ^= 0x55
+open(p, "wb").write(d)
+PY
+kf=$(key_of f.zip)
+fl_run --cache-static -s f.zip sh -c 'cat "$FUSELAGE_STATIC/f/plain.txt"'
+assert_ok "a damaged entry: the run still works"
+assert_eq "... the zip is served" "hello world" "$FL_OUT"
+assert_match "... with a one-line note" "^fuselage: note: cannot cache f\.zip: mksquashfs failed" "$FL_ERR"
+assert_eq "... one line" "1" "$(printf '%s\n' "$FL_ERR" | wc -l)"
+assert_eq "... and no image, marker or temp file" "" "$(entries "$kf")"
+fl_run --cache-static -s f.zip sh -c 'cat "$FUSELAGE_STATIC/f/zz-big.txt" >/dev/null; echo "status $?"'
+assert_eq "... the next run still reads the damaged entry from the zip: an error, not an empty file" \
+	"status 1" "$FL_OUT"
+python3 - "$T/g.zip" <<'PY'
+import sys, zipfile
+with zipfile.ZipFile(sys.argv[1], "w") as z:
+    i = zipfile.ZipInfo("bin/run-only")
+    i.external_attr = (0o100111 << 16)
+    z.writestr(i, "#!/bin/sh\necho hi\n")
+    z.writestr("plain.txt", "hello world\n")
+PY
+kg=$(key_of g.zip)
+fl_run --cache-static -s g.zip sh -c 'cat "$FUSELAGE_STATIC/g/plain.txt"'
+assert_ok "an entry of mode 0111 (mksquashfs never runs as root, so it cannot read it)"
+assert_match "... not cached, with a one-line note" "^fuselage: note: cannot cache g\.zip: mksquashfs failed" "$FL_ERR"
+assert_eq "... nothing left in the cache" "" "$(entries "$kg")"
+
 # --- squashfs: nothing to do ----------------------------------------------------------------------
 mkdir -p sq && printf 'sq\n' >sq/f
 fx_sqfs sq s.sfs gzip

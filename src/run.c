@@ -252,6 +252,11 @@ static int setup(struct fl_run *run, int lifeline[2], struct fl_error *err)
 				    "--loop: --extract=%s extracts the archives to disk, without a "
 				    "mount namespace for the kernel's squashfs mounts",
 				    policy_name(run->opts->extract));
+	if (extract_first(run) && run->opts->map_root)
+		return fl_error_set(err, EINVAL,
+				    "--map-root: --extract=%s runs the command without a user "
+				    "namespace, so there is no root to map you to",
+				    policy_name(run->opts->extract));
 	if (extract_first(run))
 		return setup_on_disk(run, lifeline, err);
 	/* Probe in a child: a half-made user namespace cannot be left again. */
@@ -260,6 +265,11 @@ static int setup(struct fl_run *run, int lifeline[2], struct fl_error *err)
 			return fl_error_set(err, probe.errnum,
 					    "--loop: %s; the kernel's squashfs mounts need a mount "
 					    "namespace",
+					    probe.msg);
+		if (run->opts->map_root)
+			return fl_error_set(err, probe.errnum,
+					    "--map-root: %s; extract-and-run has no user namespace to "
+					    "map you to root in",
 					    probe.msg);
 		fprintf(stderr,
 			"fuselage: warning: %s; extracting the archives to disk instead "

@@ -103,6 +103,12 @@ fl_run --extract=force -s tree.zip --run tree/nothere
 assert_fl_error "--run not found: 125" "not found"
 assert_eq "... nothing left" "" "$(left)"
 
+if [ "$FL_MODE" = user ]; then
+	fl_run --map-root --extract=force -s tree.zip id -u
+	assert_fl_error "--map-root with extract-and-run: 125, the reason" "--map-root: --extract=force .*no root to map you to"
+	assert_eq "... nothing left" "" "$(left)"
+fi
+
 # --- fixed paths cannot be private without a namespace -----------------------
 fl_run --extract=force -s /run/fuselage/fx:tree.zip true
 assert_fl_error "a fixed path is refused" "fixed path.*(private|namespace)"

@@ -49,6 +49,7 @@ struct plan {
 	char *build_dir;    /* absolute */
 	bool build_created; /* we make it (then it is ours to delete) */
 	char *out_dir, *out_base;
+	char *out_path, *out_copy; /* the canonical --output, and a copy cut by dirname */
 };
 
 /* Set once the build directory exists, so that a failure cleans it up. */
@@ -321,11 +322,15 @@ static bool path_inside(const char *path, const char *dir)
 static void check_output(const struct opts *o, struct plan *p)
 {
 	struct stat st;
-	char *out = canonical(o->output), *tmp;
+	char *out, *tmp;
 
+	/* Kept in the plan, which lives in main's frame, until the end. */
+	out = p->out_path = canonical(o->output);
 	if (stat(out, &st) == 0 && S_ISDIR(st.st_mode))
 		die("--output=%s: is a directory", o->output);
-	tmp = strdup(out);
+	tmp = p->out_copy = strdup(out);
+	if (!tmp)
+		die("out of memory");
 	p->out_base = strdup(basename(tmp));
 	p->out_dir = strdup(dirname(tmp));
 	if (o->build_dir) {
@@ -348,8 +353,6 @@ static void check_output(const struct opts *o, struct plan *p)
 	if ((stat(p->out_dir, &st) < 0 || !S_ISDIR(st.st_mode)) &&
 	    !(p->build_created && strcmp(p->out_dir, p->build_dir) == 0))
 		die("--output=%s: the directory %s does not exist", o->output, p->out_dir);
-	free(tmp);
-	free(out);
 }
 
 static void write_all(int fd, const void *buf, size_t len, const char *what)
@@ -583,5 +586,15 @@ int main(int argc, char **argv)
 	write_output(&o, &p, head, head_len);
 	cleanup_plan = NULL;
 	clean_build_dir(&o, &p, false);
+	free(head);
+	free(blob);
+	free(p.stub);
+	free(p.build_dir);
+	free(p.out_dir);
+	free(p.out_base);
+	free(p.out_path);
+	free(p.out_copy);
+	if (p.image_fd >= 0)
+		close(p.image_fd);
 	return 0;
 }

@@ -154,11 +154,14 @@ static char *find_fuselage(void)
 	    want, path);
 }
 
+/* What the exec needs; it lives until the exec (or an error exit). */
+static unsigned char *blob;
+static char **baked, **args, *self;
+
 int main(int argc, char **argv)
 {
 	struct fl_error err = { 0 };
-	unsigned char *blob;
-	char **baked, **args, *self, *fuselage;
+	char *fuselage;
 	struct stat fst, sst;
 	size_t blob_len, nbaked;
 	int fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);

@@ -37,6 +37,9 @@ static bool file_exists(const char *path)
  * hence read with root fsids).  The result is only ever handed to the
  * command's execve, after the privilege drop; fuselage itself never uses it.
  */
+/* The block the caller's variables point into: kept for the process's life. */
+static char *environment_block;
+
 static char **original_environment(const struct fl_creds *c)
 {
 	size_t len = 0, cap = 1 << 16, n = 0;
@@ -74,7 +77,8 @@ static char **original_environment(const struct fl_creds *c)
 	for (size_t i = 0; i < len; i += strlen(buf + i) + 1)
 		if (strchr(buf + i, '='))
 			env[n++] = buf + i;
-	return env; /* buf lives as long as the process */
+	environment_block = buf; /* lives as long as the process */
+	return env;
 fail:
 	if (fd >= 0)
 		close(fd);
@@ -144,6 +148,7 @@ int main(int argc, char **argv)
 	}
 	status = fl_run(&opts, &creds, env);
 	free(env);
+	free(environment_block);
 out:
 	fl_priv_done(&creds);
 	fl_options_done(&opts);

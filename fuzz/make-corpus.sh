@@ -118,6 +118,31 @@ with zipfile.ZipFile(os.path.join(out, "py-dos.zip"), "w") as zf:
 with zipfile.ZipFile(os.path.join(out, "py-empty.zip"), "w"):
     pass
 
+# A 5 MB deflated entry in many deflate blocks, some ending off a byte
+# boundary: the zip backend streams it (over 4 MiB) and checkpoints at block
+# ends.  Written by hand, as zipfile cannot take compressed data.
+def raw_zip(path, name, data, blocks):
+    import struct, zlib
+    co = zlib.compressobj(9, zlib.DEFLATED, -15)
+    comp = b""
+    step = len(data) // blocks
+    for i in range(0, len(data), step):
+        comp += co.compress(data[i:i + step])
+        comp += co.flush(zlib.Z_BLOCK if (i // step) % 2 else zlib.Z_SYNC_FLUSH)
+    comp += co.flush()
+    crc = zlib.crc32(data)
+    n = name.encode()
+    lh = struct.pack("<IHHHHHIIIHH", 0x04034b50, 20, 0, 8, 0, 0x5821, crc, len(comp), len(data),
+                     len(n), 0) + n
+    cd = struct.pack("<IHHHHHHIIIHHHHHII", 0x02014b50, 0x031e, 20, 0, 8, 0, 0x5821, crc,
+                     len(comp), len(data), len(n), 0, 0, 0, 0, 0o100644 << 16, 0) + n
+    eocd = struct.pack("<IHHHHIIH", 0x06054b50, 0, 0, 1, 1, len(cd), len(lh) + len(comp), 0)
+    with open(path, "wb") as f:
+        f.write(lh + comp + cd + eocd)
+
+raw_zip(os.path.join(out, "raw-blocks.zip"), "blocks.bin",
+        bytes((i * 7) % 251 for i in range(1000)) * 5000, 60)
+
 def subset(src, dst, count, maxsize):
     """The first small entries of a real archive, compression kept."""
     with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w") as zout:

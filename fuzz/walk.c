@@ -52,6 +52,7 @@ int fl_fuzz_memfd(const uint8_t *data, size_t size)
 struct walk {
 	struct fl_tree *t;
 	unsigned nodes;	  /* entries visited */
+	unsigned far;	  /* files read far from their start */
 	uint64_t bytes;	  /* bytes read */
 	unsigned char *buf; /* FL_FUZZ_FILE_READ bytes: one file's data */
 };
@@ -209,6 +210,22 @@ static void walk_file(struct walk *w, uint64_t node, const struct stat *st)
 			r = read_at(w, node, fh, fsize, small, len, a);
 			if (r > 0)
 				FL_FUZZ_CHECK(memcmp(small, w->buf + a, (size_t)r) == 0);
+		}
+	}
+	/* A file too big to read whole: near its end, then back to its middle
+	 * (inflate.c's checkpoints, squashfs block seeks).  Twice the same
+	 * bytes.  Only for a few files a walk, as each may inflate megabytes. */
+	if (got < fsize && w->far < FL_FUZZ_FAR_FILES) {
+		unsigned char again[sizeof(small)];
+		const uint64_t at[] = { fsize - sizeof(small) / 2, fsize / 2 + 1, fsize / 2 + 1 };
+
+		w->far++;
+		for (int i = 0; i < 3; i++) {
+			r = read_at(w, node, fh, fsize, i == 2 ? again : small, sizeof(small), at[i]);
+			if (r < 0)
+				break;
+			if (i == 2)
+				FL_FUZZ_CHECK(memcmp(small, again, (size_t)r) == 0);
 		}
 	}
 	/* At and past the end: nothing, or an error. */

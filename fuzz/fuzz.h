@@ -27,11 +27,11 @@ int fl_fuzz_memfd(const uint8_t *data, size_t size);
 
 /* Bounds of one walk, small enough that a valid but huge archive (a zip
  * bomb, a directory loop) costs milliseconds, not a timeout. */
-#define FL_FUZZ_MAX_NODES  512
-#define FL_FUZZ_MAX_DEPTH  24
-#define FL_FUZZ_MAX_READ   ((uint64_t)1 << 20) /* bytes read over the whole walk */
-#define FL_FUZZ_FILE_READ  ((uint64_t)256 << 10) /* per file, from its start */
-#define FL_FUZZ_FAR_FILES  2 /* files read again near their end and middle */
+#define FL_FUZZ_MAX_NODES 512
+#define FL_FUZZ_MAX_DEPTH 24
+#define FL_FUZZ_MAX_READ  ((uint64_t)1 << 20)	/* bytes read over the whole walk */
+#define FL_FUZZ_FILE_READ ((uint64_t)256 << 10) /* per file, from its start */
+#define FL_FUZZ_FAR_FILES 2			/* files read again near their end and middle */
 
 /*
  * fl_fuzz_walk() - visit @t from the root: readdir every directory in small

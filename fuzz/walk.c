@@ -51,9 +51,9 @@ int fl_fuzz_memfd(const uint8_t *data, size_t size)
 
 struct walk {
 	struct fl_tree *t;
-	unsigned nodes;	  /* entries visited */
-	unsigned far;	  /* files read far from their start */
-	uint64_t bytes;	  /* bytes read */
+	unsigned nodes;	    /* entries visited */
+	unsigned far;	    /* files read far from their start */
+	uint64_t bytes;	    /* bytes read */
 	unsigned char *buf; /* FL_FUZZ_FILE_READ bytes: one file's data */
 };
 
@@ -221,7 +221,8 @@ static void walk_file(struct walk *w, uint64_t node, const struct stat *st)
 
 		w->far++;
 		for (int i = 0; i < 3; i++) {
-			r = read_at(w, node, fh, fsize, i == 2 ? again : small, sizeof(small), at[i]);
+			r = read_at(w, node, fh, fsize, i == 2 ? again : small, sizeof(small),
+				    at[i]);
 			if (r < 0)
 				break;
 			if (i == 2)
@@ -266,8 +267,8 @@ static void walk_dir(struct walk *w, uint64_t dir, unsigned depth)
 			FL_FUZZ_CHECK((st.st_mode & S_IFMT) == (e->st.st_mode & S_IFMT));
 			walk_xattrs(w, e->node);
 			if (S_ISDIR(st.st_mode)) {
-				FL_FUZZ_CHECK(t->ops->lookup(t, e->node, "fuselage-fuzz-absent", &node) !=
-					      -ENOTDIR);
+				FL_FUZZ_CHECK(t->ops->lookup(t, e->node, "fuselage-fuzz-absent",
+							     &node) != -ENOTDIR);
 				if (depth < FL_FUZZ_MAX_DEPTH)
 					walk_dir(w, e->node, depth + 1);
 			} else {

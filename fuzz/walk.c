@@ -141,7 +141,7 @@ static void walk_xattrs(struct walk *w, uint64_t node)
 	free(names);
 }
 
-static void walk_link(struct walk *w, uint64_t node)
+static void walk_link(struct walk *w, uint64_t node, const struct stat *st)
 {
 	struct fl_tree *t = w->t;
 	char buf[4097];
@@ -152,6 +152,8 @@ static void walk_link(struct walk *w, uint64_t node)
 		FL_FUZZ_CHECK((size_t)r < sizeof(buf));
 		FL_FUZZ_CHECK(buf[r] == '\0');
 		FL_FUZZ_CHECK(strlen(buf) == (size_t)r);
+		/* lstat's size is the target's length */
+		FL_FUZZ_CHECK((uint64_t)st->st_size == (uint64_t)r);
 		if (r > 0)
 			FL_FUZZ_CHECK(t->ops->readlink(t, node, buf, (size_t)r) == -ERANGE);
 	}
@@ -279,7 +281,7 @@ static void walk_dir(struct walk *w, uint64_t dir, unsigned depth)
 			if (S_ISREG(st.st_mode))
 				walk_file(w, e->node, &st);
 			else if (S_ISLNK(st.st_mode))
-				walk_link(w, e->node);
+				walk_link(w, e->node, &st);
 			else
 				FL_FUZZ_CHECK(t->ops->readlink(t, e->node, (char *)&st, 8) < 0);
 		}

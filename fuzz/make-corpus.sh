@@ -175,7 +175,7 @@ if have mksquashfs; then
 	mk() { # mk NAME SRC OPTIONS...
 		name=$1 src=$2
 		shift 2
-		mksquashfs "$src" "$s/$name.sqfs" -noappend -quiet -no-progress "$@" \
+		mksquashfs "$src" "$s/$name.sqfs" -noappend -quiet -no-progress -nopad "$@" \
 			>/dev/null 2>&1 || { note "mksquashfs $*: failed, $name left out"; rm -f "$s/$name.sqfs"; }
 	}
 	for c in gzip xz lzo lz4 zstd; do
@@ -190,6 +190,15 @@ if have mksquashfs; then
 	mk sq-pseudo "$tree" -p 'dev c 0600 0 0 1 3' -p 'blk b 0600 0 0 7 0' \
 		-p 'fifo i 0644 0 0 f' -p 'sock i 0644 0 0 s' -p 'bin/run.sh m 4755 0 0' \
 		-p 'made f 0644 1000 1000 echo made'
+	# tiny images, uncompressed: most mutations land on a field
+	tiny=$work/tiny
+	mkdir -p "$tiny/d"
+	printf 'x' >"$tiny/d/f"
+	ln -s f "$tiny/d/l"
+	setfattr -n user.a -v b "$tiny/d/f" 2>/dev/null || true
+	mk sq-tiny-raw "$tiny" -noI -noD -noF -noX -all-root
+	mk sq-tiny-rawids "$tiny" -noI -noD -noF -noX -force-uid 7 -force-gid 8
+	mk sq-tiny-gzip "$tiny" -all-root
 	# a directory of many entries: directory index and several headers
 	mkdir -p "$work/many"
 	for i in $(seq 1 300); do : >"$work/many/entry-with-a-longish-name-$i"; done

@@ -979,9 +979,12 @@ static ssize_t sq_readlink(struct fl_tree *ft, uint64_t node, char *buf, size_t 
 	r = -ERANGE;
 	if (size < len)
 		goto out;
+	/* A target with a NUL byte in it would be cut short (and differ from
+	 * the size getattr reports): damaged. */
 	r = -EIO;
-	if (sqfs_readlink(&t->fs, &ino, buf, &len) == SQFS_OK)
-		r = (ssize_t)strlen(buf);
+	if (sqfs_readlink(&t->fs, &ino, buf, &len) == SQFS_OK &&
+	    strlen(buf) == ino.xtra.symlink_size)
+		r = (ssize_t)ino.xtra.symlink_size;
 out:
 	pthread_mutex_unlock(&t->lock);
 	return r;

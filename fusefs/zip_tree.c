@@ -22,6 +22,7 @@
  *    with a warning.  Bytes are kept as stored (no CP437 conversion).
  *  - Duplicates: the last entry wins.  A file and a directory with the same
  *    path: the directory is kept (its children would otherwise vanish).
+ *  - Symlink targets holding a NUL byte read as EIO (tree.h: a string).
  *  - Modes: attr >> 16 when made on Unix and non-zero, else 0644 / 0755
  *    (directory by trailing '/' or the DOS directory bit).  Implied
  *    directories are 0755 with the archive file's mtime.
@@ -875,7 +876,9 @@ static ssize_t zip_readlink(struct fl_tree *tree, uint64_t node, char *buf, size
 	r = read_node(t, n, NULL, buf, size - 1, 0);
 	if (r < 0)
 		return r;
-	if ((uint64_t)r != e->usize)
+	/* A target with a NUL byte would be cut short by every reader of
+	 * the string: damaged, like a short one. */
+	if ((uint64_t)r != e->usize || memchr(buf, '\0', (size_t)r))
 		return -EIO;
 	buf[r] = '\0';
 	return r;

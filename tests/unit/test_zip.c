@@ -966,6 +966,29 @@ Test(zip, unknown_method_is_eio)
 	fl_tree_free(t);
 }
 
+/* Found by fuzz_zip (tests/fuzz-regress/zip/symlink-nul): a symlink
+ * target with a NUL byte in it was returned with its full length, longer
+ * than the string the FUSE layer and extraction use. */
+Test(zip, symlink_target_with_nul_is_eio)
+{
+	struct fl_tree *t;
+	char buf[64];
+
+	py("import zipfile, sys\n"
+	   "with zipfile.ZipFile(sys.argv[1] + '/nul.zip', 'w') as z:\n"
+	   "    for name, target in (('bad', b'ok\\0../../etc/passwd'), ('good', b'ok')):\n"
+	   "        zi = zipfile.ZipInfo(name)\n"
+	   "        zi.create_system = 3\n"
+	   "        zi.external_attr = 0o120777 << 16\n"
+	   "        z.writestr(zi, target)\n");
+	t = open_tree("nul.zip");
+	cr_assert(S_ISLNK(stat_of(t, "bad").st_mode));
+	cr_assert_eq(t->ops->readlink(t, must_lookup(t, "bad"), buf, sizeof(buf)), -EIO);
+	cr_assert_eq(t->ops->readlink(t, must_lookup(t, "good"), buf, sizeof(buf)), 2);
+	cr_assert_str_eq(buf, "ok");
+	fl_tree_free(t);
+}
+
 Test(zip, archive_libzip_refuses_is_eio)
 {
 	struct fl_tree *t;

@@ -452,6 +452,22 @@ static void fl_ll_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_in
 
 /* --- files -------------------------------------------------------------------- */
 
+/*
+ * Whether a handle bypasses the page cache.  Handles that can read keep it:
+ * mmap (MAP_SHARED writes too) and exec need it.  A write-only handle can
+ * neither read nor be mapped, so on a writable mount it goes direct: the
+ * kernel's direct write path skips file_remove_privs(), which otherwise asks
+ * us for security.capability (a GETXATTR round trip) before every write()
+ * (doc/benchmarks.md, row 9).  Nothing is lost: set-id bits are never shown
+ * and security.* is never stored here, and the kernel writes back and drops
+ * cached pages of the range, so other handles' reads and mappings see the
+ * data.  Writes are as synchronous as before: ENOSPC still reaches write().
+ */
+static bool fl_ll_direct(const struct fl_mount *m, const struct fuse_file_info *fi)
+{
+	return m->writable && (fi->flags & O_ACCMODE) == O_WRONLY;
+}
+
 static void fl_ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fl_mount *m = fl_ll_mount(req);
@@ -474,8 +490,8 @@ static void fl_ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	/* Read-only data never changes: the page cache may survive close.
 	 * Writable data may, so each open starts from what the tree holds. */
 	fi->keep_cache = !m->writable;
-	fi->direct_io = 0; /* mmap (MAP_SHARED writes too) and exec need the page cache */
-	fi->noflush = 1;   /* writes are synchronous: a close has nothing to flush */
+	fi->direct_io = fl_ll_direct(m, fi);
+	fi->noflush = 1; /* writes are synchronous: a close has nothing to flush */
 	/* A failed reply means the open was interrupted: no release will come. */
 	if (fuse_reply_open(req, fi) != 0)
 		m->tree->ops->release(m->tree, ino, fh);
@@ -816,7 +832,7 @@ static void fl_ll_create(fuse_req_t req, fuse_ino_t parent, const char *name, mo
 	r = fl_ll_getattr_node(m, node, &e.attr);
 	fi->fh = fh;
 	fi->keep_cache = 0;
-	fi->direct_io = 0;
+	fi->direct_io = fl_ll_direct(m, fi);
 	fi->noflush = 1;
 	if (r < 0 || fuse_reply_create(req, &e, fi) != 0) {
 		/* No open file and no entry reached the kernel: undo both. */

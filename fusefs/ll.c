@@ -2,7 +2,7 @@
 /*
  * The FUSE low-level layer: turns kernel requests into archive tree calls
  * (tree.h), read-only or, for trees with the write ops, writable, with
- * exactly one reply per request, and runs its own worker threads over poll()
+ * exactly one reply per request, and runs its own worker threads over epoll
  * so that a stop eventfd always ends them (libfuse 3.14's own loops cannot be
  * woken while a file is held open).  The only file that includes
  * fuse_lowlevel.h.  It never prints, exits or needs privilege.
@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -51,6 +52,9 @@ _Static_assert(FL_TREE_ROOT == FUSE_ROOT_ID, "tree root id must be the FUSE root
 #define FL_LL_XLIST_BACKEND_MAX (16 * 1024 * 1024)
 /* Requests taken from one descriptor per wake-up, before polling again. */
 #define FL_LL_BATCH 16
+/* Events taken per epoll_wait; the stop event's tag. */
+#define FL_LL_EVENTS 16
+#define FL_LL_STOP_TAG UINT64_MAX
 
 struct fl_server;
 
@@ -66,7 +70,7 @@ struct fl_mount {
 struct fl_worker {
 	struct fl_server *server;
 	pthread_t thread;
-	struct pollfd *pfds;   /* [0]: stop eventfd, then one per mount */
+	int epfd;	       /* the stop eventfd, then every mount's fd (exclusive) */
 	struct fuse_buf *bufs; /* one per mount: libfuse sizes each for its session */
 };
 
@@ -448,6 +452,22 @@ static void fl_ll_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_in
 
 /* --- files -------------------------------------------------------------------- */
 
+/*
+ * Whether a handle bypasses the page cache.  Handles that can read keep it:
+ * mmap (MAP_SHARED writes too) and exec need it.  A write-only handle can
+ * neither read nor be mapped, so on a writable mount it goes direct: the
+ * kernel's direct write path skips file_remove_privs(), which otherwise asks
+ * us for security.capability (a GETXATTR round trip) before every write()
+ * (doc/benchmarks.md, row 9).  Nothing is lost: set-id bits are never shown
+ * and security.* is never stored here, and the kernel writes back and drops
+ * cached pages of the range, so other handles' reads and mappings see the
+ * data.  Writes are as synchronous as before: ENOSPC still reaches write().
+ */
+static bool fl_ll_direct(const struct fl_mount *m, const struct fuse_file_info *fi)
+{
+	return m->writable && (fi->flags & O_ACCMODE) == O_WRONLY;
+}
+
 static void fl_ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fl_mount *m = fl_ll_mount(req);
@@ -470,8 +490,8 @@ static void fl_ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	/* Read-only data never changes: the page cache may survive close.
 	 * Writable data may, so each open starts from what the tree holds. */
 	fi->keep_cache = !m->writable;
-	fi->direct_io = 0; /* mmap (MAP_SHARED writes too) and exec need the page cache */
-	fi->noflush = 1;   /* writes are synchronous: a close has nothing to flush */
+	fi->direct_io = fl_ll_direct(m, fi);
+	fi->noflush = 1; /* writes are synchronous: a close has nothing to flush */
 	/* A failed reply means the open was interrupted: no release will come. */
 	if (fuse_reply_open(req, fi) != 0)
 		m->tree->ops->release(m->tree, ino, fh);
@@ -812,7 +832,7 @@ static void fl_ll_create(fuse_req_t req, fuse_ino_t parent, const char *name, mo
 	r = fl_ll_getattr_node(m, node, &e.attr);
 	fi->fh = fh;
 	fi->keep_cache = 0;
-	fi->direct_io = 0;
+	fi->direct_io = fl_ll_direct(m, fi);
 	fi->noflush = 1;
 	if (r < 0 || fuse_reply_create(req, &e, fi) != 0) {
 		/* No open file and no entry reached the kernel: undo both. */
@@ -1056,30 +1076,29 @@ static void *fl_ll_worker(void *arg)
 {
 	struct fl_worker *w = arg;
 	struct fl_server *s = w->server;
-	size_t i, n = s->nmounts;
+	struct epoll_event ev[FL_LL_EVENTS];
+	int i, n;
 
 	for (;;) {
-		w->pfds[0] = (struct pollfd){ .fd = s->stop_efd, .events = POLLIN };
-		for (i = 0; i < n; i++) {
-			struct fl_mount *m = s->mounts[i];
-
-			/* A negative fd is skipped by poll: retired mounts stay quiet. */
-			w->pfds[i + 1] = (struct pollfd){
-				.fd = atomic_load(&m->retired) ? -1 : m->fd,
-				.events = POLLIN,
-			};
-		}
-		if (poll(w->pfds, n + 1, -1) < 0) {
+		n = epoll_wait(w->epfd, ev, FL_LL_EVENTS, -1);
+		if (n < 0) {
 			if (errno == EINTR)
 				continue;
 			fl_ll_fail(s, -errno);
 			return NULL;
 		}
-		if (w->pfds[0].revents)
-			return NULL;
 		for (i = 0; i < n; i++)
-			if (w->pfds[i + 1].revents)
-				fl_ll_serve(s->mounts[i], &w->bufs[i], w->pfds[i + 1].revents);
+			if (ev[i].data.u64 == FL_LL_STOP_TAG)
+				return NULL;
+		for (i = 0; i < n; i++) {
+			struct fl_mount *m = s->mounts[ev[i].data.u64];
+
+			/* Retired by another worker: this set stops watching it. */
+			if (atomic_load(&m->retired))
+				epoll_ctl(w->epfd, EPOLL_CTL_DEL, m->fd, NULL);
+			else
+				fl_ll_serve(m, &w->bufs[ev[i].data.u64], (short)ev[i].events);
+		}
 	}
 }
 
@@ -1139,7 +1158,7 @@ static struct fuse_session *fl_ll_session_new(struct fl_server *s, struct fl_mou
 
 /*
  * The server becomes the fd's only user: close-on-exec, and non-blocking so
- * that a worker that loses the race for a request goes back to poll().
+ * that a worker that loses the race for a request goes back to epoll_wait().
  */
 static int fl_ll_fd_prepare(int fd)
 {
@@ -1198,6 +1217,31 @@ int fl_server_add(struct fl_server *s, struct fl_tree *tree, int fuse_fd, struct
 	return 0;
 }
 
+/*
+ * A worker's epoll set.  Each mount's fd is exclusive (EPOLLEXCLUSIVE): a
+ * request wakes one idle worker, not all of them, which would otherwise race
+ * for it and cost every loser a wake-up and a failed read (measured: row 9 of
+ * doc/benchmarks.md).  The stop eventfd wakes every worker.
+ */
+static int fl_ll_epoll_new(struct fl_server *s, int *ret_epfd)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = FL_LL_STOP_TAG };
+	int epfd = epoll_create1(EPOLL_CLOEXEC);
+	size_t i;
+
+	if (epfd < 0)
+		return -errno;
+	*ret_epfd = epfd;
+	if (epoll_ctl(epfd, EPOLL_CTL_ADD, s->stop_efd, &ev) < 0)
+		return -errno;
+	for (i = 0; i < s->nmounts; i++) {
+		ev = (struct epoll_event){ .events = EPOLLIN | EPOLLEXCLUSIVE, .data.u64 = i };
+		if (epoll_ctl(epfd, EPOLL_CTL_ADD, s->mounts[i]->fd, &ev) < 0)
+			return -errno;
+	}
+	return 0;
+}
+
 static int fl_ll_workers_alloc(struct fl_server *s)
 {
 	unsigned i;
@@ -1209,9 +1253,16 @@ static int fl_ll_workers_alloc(struct fl_server *s)
 		struct fl_worker *w = &s->workers[i];
 
 		w->server = s;
-		w->pfds = calloc(s->nmounts + 1, sizeof(*w->pfds));
+		w->epfd = -1;
+	}
+	for (i = 0; i < s->opts.nworkers; i++) {
+		struct fl_worker *w = &s->workers[i];
+		int r = fl_ll_epoll_new(s, &w->epfd);
+
+		if (r < 0)
+			return r;
 		w->bufs = calloc(s->nmounts, sizeof(*w->bufs));
-		if (!w->pfds || !w->bufs)
+		if (!w->bufs)
 			return -ENOMEM;
 	}
 	return 0;
@@ -1226,8 +1277,9 @@ int fl_server_start(struct fl_server *s, struct fl_error *err)
 		return fl_error_set(err, EBUSY, "fuse server: already started");
 	if (s->nmounts == 0)
 		return fl_error_set(err, EINVAL, "fuse server: nothing to serve");
-	if (fl_ll_workers_alloc(s) < 0)
-		return fl_error_set(err, ENOMEM, "fuse server: out of memory");
+	r = fl_ll_workers_alloc(s);
+	if (r < 0)
+		return fl_error_set(err, -r, "fuse server: workers: %s", strerror(-r));
 	/*
 	 * Workers block every signal, so asynchronous signals go to the
 	 * caller's threads and a worker is never interrupted mid-reply.
@@ -1292,7 +1344,8 @@ void fl_server_free(struct fl_server *s)
 		for (i = 0; s->workers[w].bufs && i < s->nmounts; i++)
 			free(s->workers[w].bufs[i].mem);
 		free(s->workers[w].bufs);
-		free(s->workers[w].pfds);
+		if (s->workers[w].epfd >= 0)
+			close(s->workers[w].epfd);
 	}
 	free(s->workers);
 	free(s->mounts);

@@ -177,6 +177,35 @@ def check(root, lower_dir_rename):
         os.close(fd)
     c.run("mmap", mmap_write)
 
+    def coherence():
+        # a write-only descriptor's writes reach what other descriptors and
+        # mappings of the file already hold (the FUSE fallback sends them
+        # past the page cache)
+        write(j("coh.bin"), b"A" * 8192)
+        r = os.open(j("coh.bin"), os.O_RDONLY)
+        rw = os.open(j("coh.bin"), os.O_RDWR)
+        w = os.open(j("coh.bin"), os.O_WRONLY)
+        try:
+            os.pread(r, 8192, 0)
+            m = mmap.mmap(rw, 8192, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
+            first = m[:4]
+            os.pwrite(w, b"BBBB", 0)
+            c.eq("a write-only write, seen by a reader's read(2) and a mapping", (b"AAAA", b"BBBB", b"BBBB"),
+                 (first, os.pread(r, 4, 0), m[:4]))
+            m[4096:4100] = b"CCCC"
+            os.pwrite(w, b"DD", 4098)
+            c.eq("a write-only write over dirty mapped pages", (b"CCDD", b"CCDD"),
+                 (m[4096:4100], os.pread(r, 4, 4096)))
+            m.close()
+            write(j("coh.bin"), b"EE", os.O_WRONLY | os.O_APPEND)
+            c.eq("O_APPEND write-only: size and tail seen by the reader", (8194, b"AAEE"),
+                 (os.fstat(r).st_size, os.pread(r, 4, 8190)))
+        finally:
+            for fd in (r, rw, w):
+                os.close(fd)
+        os.unlink(j("coh.bin"))
+    c.run("coherence of write-only writes", coherence)
+
     def truncate():
         os.truncate(j("t.txt"), 4)
         c.eq("truncate an archive file shorter", b"0123", read(j("t.txt")))

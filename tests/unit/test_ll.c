@@ -1288,6 +1288,7 @@ Test(ll_cow, open_for_writing_copies_up)
 
 	cr_assert_eq(e, 0);
 	cr_assert_not(o.open_flags & FOPEN_KEEP_CACHE);
+	cr_assert(o.open_flags & FOPEN_DIRECT_IO, "write-only: no page cache, no GETXATTR per write");
 	cow_write(cw.hello, o.fh, "HELLO", 0);
 	rel = (struct fuse_release_in){ .fh = o.fh };
 	cr_assert_eq(call_err(FUSE_RELEASE, cw.hello, &rel, sizeof(rel), NULL, 0), 0);
@@ -1299,6 +1300,36 @@ Test(ll_cow, open_for_writing_copies_up)
 	rel = (struct fuse_release_in){ .fh = o.fh };
 	cr_assert_eq(call_err(FUSE_RELEASE, cw.hello, &rel, sizeof(rel), NULL, 0), 0);
 	cr_assert_eq(cow_getattr(cw.hello, &e).size, 0);
+	/* Handles that can read keep the page cache (mmap, exec). */
+	o = do_open(FUSE_OPEN, cw.hello, O_RDWR, &e);
+	cr_assert_eq(e, 0);
+	cr_assert_not(o.open_flags & FOPEN_DIRECT_IO);
+	rel = (struct fuse_release_in){ .fh = o.fh };
+	cr_assert_eq(call_err(FUSE_RELEASE, cw.hello, &rel, sizeof(rel), NULL, 0), 0);
+	o = do_open(FUSE_OPEN, cw.hello, O_RDONLY, &e);
+	cr_assert_eq(e, 0);
+	cr_assert_not(o.open_flags & FOPEN_DIRECT_IO);
+	rel = (struct fuse_release_in){ .fh = o.fh };
+	cr_assert_eq(call_err(FUSE_RELEASE, cw.hello, &rel, sizeof(rel), NULL, 0), 0);
+}
+
+Test(ll_cow, create_write_only_goes_direct)
+{
+	struct fuse_create_in cr = { .flags = O_WRONLY | O_CREAT, .mode = S_IFREG | 0600 };
+	struct {
+		struct fuse_entry_out e;
+		struct fuse_open_out o;
+	} out;
+	struct fuse_release_in rel;
+
+	cr_assert_eq(
+	    call_out(FUSE_CREATE, FL_TREE_ROOT, &cr, sizeof(cr), "wo", 3, &out, sizeof(out)), 0);
+	cr_assert(out.o.open_flags & FOPEN_DIRECT_IO);
+	cr_assert_not(out.o.open_flags & FOPEN_KEEP_CACHE);
+	cow_write(out.e.nodeid, out.o.fh, "direct", 0);
+	rel = (struct fuse_release_in){ .fh = out.o.fh };
+	cr_assert_eq(call_err(FUSE_RELEASE, out.e.nodeid, &rel, sizeof(rel), NULL, 0), 0);
+	cow_expect(out.e.nodeid, "direct");
 }
 
 Test(ll_cow, setattr)

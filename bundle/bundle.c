@@ -117,12 +117,18 @@ static void parse_options(int argc, char **argv, struct opts *o)
 	while ((c = getopt_long(argc, argv, "+:a:o:hV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'a':
+			if (o->archive)
+				die("--archive given twice (a bundle holds one image)");
 			o->archive = optarg;
 			break;
 		case 'o':
+			if (o->output)
+				die("--output given twice");
 			o->output = optarg;
 			break;
 		case 'b':
+			if (o->build_dir)
+				die("--build-dir given twice");
 			o->build_dir = optarg;
 			break;
 		case 'k':
@@ -149,6 +155,8 @@ static void parse_options(int argc, char **argv, struct opts *o)
 		die("--archive=IMAGE is required (try --help)");
 	if (!o->output)
 		die("--output=FILE is required (try --help)");
+	if (o->exist_ok && !o->build_dir)
+		die("--exist-ok is about --build-dir=DIR, which is not given");
 	if (!*o->archive || !*o->output || (o->build_dir && !*o->build_dir))
 		die("empty file name given to an option");
 	o->baked = argv + optind;

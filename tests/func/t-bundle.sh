@@ -196,6 +196,11 @@ assert_eq "layout.txt puts the image at the rule's offset" "$(b_image_offset bd/
 	"$(awk '$1 == "image" { print $2, $3 }' bd/layout.txt)"
 b_run "$FL_BUNDLE" --archive=small.sfs --build-dir=bd --output=out2 -- -s a:/proc/self/exe
 assert_tool_error "an existing --build-dir is refused" fuselage-bundle "already exists \(add --exist-ok"
+b_run "$FL_BUNDLE" --archive=small.sfs --archive=other.sfs --output=out3 -- -s a:/proc/self/exe
+assert_tool_error "--archive twice is refused" fuselage-bundle "--archive given twice"
+b_run "$FL_BUNDLE" --archive=small.sfs --exist-ok --output=out3 -- -s a:/proc/self/exe
+assert_tool_error "--exist-ok without --build-dir is refused" fuselage-bundle "--exist-ok is about --build-dir"
+assert_false "... and nothing was written" test -e out3
 echo mine >bd/mine
 b_run "$FL_BUNDLE" --archive=small.sfs --build-dir=bd --exist-ok --output=bd/out -- -s b:/proc/self/exe
 assert_eq "--exist-ok reuses it; only our parts are removed" "0|mine out" "$FL_RC|$(ls bd | tr '\n' ' ' | sed 's/ $//')"

@@ -368,6 +368,15 @@ def stage(spec):
         raise Failure(f"uv sync failed (exit status {r.returncode})")
     if not os.path.isfile(os.path.join(spec["venv"], "pyvenv.cfg")):
         raise Failure(f"uv sync made no virtual environment at {spec['venv']}")
+    module = spec.get("module")
+    if module is not None:
+        # The bundle would run "python -m MODULE": fail now, not at its first start.
+        probe = "import importlib.util, sys; sys.exit(0 if importlib.util.find_spec(sys.argv[1]) else 3)"
+        r = subprocess.run([os.path.join(spec["venv"], "bin", "python"), "-c", probe, module],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if r.returncode != 0:
+            raise Failure(f"module {module} is not importable from the environment uv sync made "
+                          "(use --module=NAME, or --script=NAME for a [project.scripts] entry)")
     if spec["verbose"]:
         print_tree(spec["root"])
     cmd = [spec["mksquashfs"], spec["root"], spec["image"], "-noappend", "-comp", "zstd",
@@ -437,10 +446,12 @@ def build(a):
     name = normalize_name(project["name"])
     root = f"/run/fuselage/{name}"
     venv = f"{root}/.venv"
+    module = None
     if a.script is not None:
         run = [f"{venv}/bin/{a.script}"]
     else:
-        run = [f"{venv}/bin/python", "--", "-m", a.module or default_module(project["name"])]
+        module = a.module or default_module(project["name"])
+        run = [f"{venv}/bin/python", "--", "-m", module]
     output = os.path.abspath(a.output)
     for opt, path in (("--output", a.output), ("--squashfs", a.squashfs)):
         if path is None:
@@ -454,7 +465,7 @@ def build(a):
         image = os.path.abspath(a.squashfs) if a.squashfs else os.path.join(tmp, name + ".sfs")
         spec = {"uv": tools["uv"], "mksquashfs": tools["mksquashfs"], "project": project_dir,
                 "python": exe, "dev": a.dev, "uv_args": a.uv_arg, "verbose": a.verbose,
-                "root": root, "venv": venv, "image": image}
+                "root": root, "venv": venv, "image": image, "module": module}
         if a.verbose:
             print(f"{PROG}: project {project['name']} ({name}), Python {version} ({exe})")
         run_checked([tools["fuselage"], f"--dynamic-empty={root}", "--", sys.executable,

@@ -148,8 +148,9 @@ b_run out/cli q
 assert_eq "--module=hello_world_app.cli; --dev installed the dev group" "cli as module, hwdevdep=True
 greet [q]" "$FL_OUT"
 b_run "$UVB" --project=proj --output=out/nomod --module=no_such_module_here
-assert_tool_error "--module naming nothing importable fails the build" uv-bundle \
-	"module no_such_module_here is not importable from the environment uv sync made"
+assert_eq "--module naming nothing importable fails the build (after uv sync's own output)" \
+	"1 uv-bundle: module no_such_module_here is not importable from the environment uv sync made (use --module=NAME, or --script=NAME for a [project.scripts] entry)" \
+	"$FL_RC $(printf '%s\n' "$FL_ERR" | tail -n 1)"
 assert_false "... and writes no output" test -e out/nomod
 b_run "$UVB" --project=proj --output=out/bad --uv-arg=--bogus
 assert_eq "a failing uv sync fails the build: uv's message, then one line of ours" "1

@@ -136,24 +136,17 @@ static int run_helper(const struct fl_run *run, const char *tool, int dir_fd, in
 		      struct fl_error *err)
 {
 	struct fl_error child = { 0 };
-	int pfd[2], st = 0, r;
+	int fd, st = 0, r;
 	pid_t pid;
 
-	if (pipe2(pfd, O_CLOEXEC) < 0)
-		return fl_error_set(err, errno, "pipe: %s", strerror(errno));
 	fflush(NULL);
-	pid = fork();
-	if (pid == 0) {
-		close(pfd[0]);
-		helper_main(run, tool, dir_fd, out_fd, pfd[1]);
-	}
-	close(pfd[1]);
-	if (pid < 0) {
-		close(pfd[0]);
-		return fl_error_set(err, errno, "fork: %s", strerror(errno));
-	}
-	r = fl_read_all(pfd[0], &child, sizeof(child));
-	close(pfd[0]);
+	pid = fl_fork_reporting(&fd, err);
+	if (pid < 0)
+		return (int)pid;
+	if (pid == 0)
+		helper_main(run, tool, dir_fd, out_fd, fd);
+	r = fl_read_all(fd, &child, sizeof(child));
+	close(fd);
 	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
 		;
 	if (r == 0) {

@@ -434,7 +434,7 @@ static void give_back_all(struct fl_run *run)
 int fl_fallback_extract(struct fl_run *run, struct fl_error *err)
 {
 	struct report rep = { 0 };
-	int pfd[2], st, r;
+	int fd, st, r;
 	pid_t pid;
 	bool any = false;
 
@@ -445,22 +445,13 @@ int fl_fallback_extract(struct fl_run *run, struct fl_error *err)
 	r = lend_targets(run, err);
 	if (r < 0)
 		return r;
-	if (pipe2(pfd, O_CLOEXEC) < 0)
-		return fl_error_set(err, errno, "pipe: %s", strerror(errno));
-	pid = fork();
-	if (pid < 0) {
-		r = errno;
-		close(pfd[0]);
-		close(pfd[1]);
-		return fl_error_set(err, r, "fork: %s", strerror(r));
-	}
-	if (pid == 0) {
-		close(pfd[0]);
-		extract_main(run, pfd[1]);
-	}
-	close(pfd[1]);
-	r = fl_read_all(pfd[0], &rep, sizeof(rep));
-	close(pfd[0]);
+	pid = fl_fork_reporting(&fd, err);
+	if (pid < 0)
+		return (int)pid;
+	if (pid == 0)
+		extract_main(run, fd);
+	r = fl_read_all(fd, &rep, sizeof(rep));
+	close(fd);
 	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
 		;
 	if (r < 0)

@@ -170,32 +170,22 @@ static int take_inspection(struct fl_run_mount *m, const struct inspect_msg *msg
 static int inspect(struct fl_run *run, struct fl_error *err)
 {
 	struct inspect_msg msg;
-	int pfd[2], st, r = 0;
-	pid_t pid;
+	int fd, st, r = 0;
+	pid_t pid = fl_fork_reporting(&fd, err);
 
-	if (pipe2(pfd, O_CLOEXEC) < 0)
-		return fl_error_set(err, errno, "pipe: %s", strerror(errno));
-	pid = fork();
-	if (pid < 0) {
-		r = errno;
-		close(pfd[0]);
-		close(pfd[1]);
-		return fl_error_set(err, r, "fork: %s", strerror(r));
-	}
-	if (pid == 0) {
-		close(pfd[0]);
-		inspect_main(run, pfd[1]);
-	}
-	close(pfd[1]);
+	if (pid < 0)
+		return (int)pid;
+	if (pid == 0)
+		inspect_main(run, fd);
 	for (size_t i = 0; i < run->nmounts && r == 0; i++) {
 		if (run->mounts[i].opt->kind != FL_KIND_STATIC)
 			continue;
-		if (fl_read_all(pfd[0], &msg, sizeof(msg)) < 0)
+		if (fl_read_all(fd, &msg, sizeof(msg)) < 0)
 			r = fl_error_set(err, EIO, "--loop: the process inspecting the images died");
 		else
 			r = take_inspection(&run->mounts[i], &msg, err);
 	}
-	close(pfd[0]);
+	close(fd);
 	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
 		;
 	return r;

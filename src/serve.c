@@ -143,26 +143,15 @@ fail:
 
 int fl_serve_start(struct fl_run *run, int lifeline_rd, pid_t *ret_pid, struct fl_error *err)
 {
-	int pfd[2];
-	pid_t pid;
-	int r;
+	int fd, r;
+	pid_t pid = fl_fork_reporting(&fd, err);
 
-	if (pipe2(pfd, O_CLOEXEC) < 0)
-		return fl_error_set(err, errno, "pipe: %s", strerror(errno));
-	pid = fork();
-	if (pid < 0) {
-		r = errno;
-		close(pfd[0]);
-		close(pfd[1]);
-		return fl_error_set(err, r, "fork: %s", strerror(r));
-	}
-	if (pid == 0) {
-		close(pfd[0]);
-		server_main(run, pfd[1], lifeline_rd);
-	}
-	close(pfd[1]);
-	r = fl_read_all(pfd[0], err, sizeof(*err));
-	close(pfd[0]);
+	if (pid < 0)
+		return (int)pid;
+	if (pid == 0)
+		server_main(run, fd, lifeline_rd);
+	r = fl_read_all(fd, err, sizeof(*err));
+	close(fd);
 	if (r < 0)
 		return fl_error_set(err, EIO, "the archive server died while starting");
 	if (err->errnum != 0)

@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -83,6 +84,25 @@ void fl_close_all_except(const int *keep, size_t nkeep)
 		lo = (unsigned)sorted[i] + 1;
 	}
 	close_range(lo, ~0U, 0);
+}
+
+pid_t fl_fork_reporting(int *ret_fd, struct fl_error *err)
+{
+	int pfd[2], e;
+	pid_t pid;
+
+	if (pipe2(pfd, O_CLOEXEC) < 0)
+		return fl_error_set(err, errno, "pipe: %s", strerror(errno));
+	pid = fork();
+	if (pid < 0) {
+		e = errno;
+		close(pfd[0]);
+		close(pfd[1]);
+		return fl_error_set(err, e, "fork: %s", strerror(e));
+	}
+	close(pfd[pid == 0 ? 0 : 1]);
+	*ret_fd = pfd[pid == 0 ? 1 : 0];
+	return pid;
 }
 
 void fl_detach_stdio(void)

@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "fusefs/error.h"
+
 /* Write/read exactly @len bytes, retrying on EINTR and short transfers.
  * Return 0, or -errno (-EPIPE for end of file on read). */
 int fl_write_all(int fd, const void *buf, size_t len);
@@ -21,6 +23,11 @@ void fl_closep(int *fd);
  * FL_KEEP_MAX are looked at, negative ones are ignored). */
 #define FL_KEEP_MAX 256
 void fl_close_all_except(const int *keep, size_t nkeep);
+
+/* fork() with a report pipe (both ends close-on-exec): returns 0 in the
+ * child, with *ret_fd the write end; the child's pid in the parent, with
+ * *ret_fd the read end; or -errno with @err set and nothing forked. */
+pid_t fl_fork_reporting(int *ret_fd, struct fl_error *err);
 
 /* Point fds 0-2 at /dev/null (for processes that must not hold the
  * caller's terminal or pipes). */

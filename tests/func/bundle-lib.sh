@@ -7,19 +7,7 @@ FL_BUNDLE=$FL_BUILDDIR/fuselage-bundle
 FL_SYSPY=/usr/bin/python3
 
 # b_run CMD ARGS...: sets FL_RC, FL_OUT, FL_ERR like fl_run.
-b_run()
-{
-	local t0=$SECONDS
-	timeout -k 5 "$FL_TIMEOUT" "$@" </dev/null >"$T/.fl-out" 2>"$T/.fl-err"
-	FL_RC=$?
-	FL_OUT=$(cat "$T/.fl-out")
-	FL_ERR=$(cat "$T/.fl-err")
-	FL_TIMED_OUT=0
-	if [ $((SECONDS - t0)) -ge "$FL_TIMEOUT" ]; then
-		FL_TIMED_OUT=1
-		say "       ($* timed out after ${FL_TIMEOUT}s)"
-	fi
-}
+b_run() { fl_run_cmd_in /dev/null "$@"; }
 
 # assert_tool_error WHAT TOOL ERE: the last b_run failed with status 1 and one
 # line "TOOL: ..." matching ERE.

@@ -235,15 +235,23 @@ fl_run_in()
 {
 	local in=$1
 	shift
+	fl_run_cmd_in "$in" "$FUSELAGE" "$@"
+}
+
+# fl_run_cmd_in STDIN CMD ARGS...: run any program as fl_run runs fuselage.
+fl_run_cmd_in()
+{
+	local in=$1
+	shift
 	local t0=$SECONDS
-	timeout -k 5 "$FL_TIMEOUT" "$FUSELAGE" "$@" <"$in" >"$T/.fl-out" 2>"$T/.fl-err"
+	timeout -k 5 "$FL_TIMEOUT" "$@" <"$in" >"$T/.fl-out" 2>"$T/.fl-err"
 	FL_RC=$?
 	FL_OUT=$(cat "$T/.fl-out")
 	FL_ERR=$(cat "$T/.fl-err")
 	FL_TIMED_OUT=0
 	if [ $((SECONDS - t0)) -ge "$FL_TIMEOUT" ]; then
 		FL_TIMED_OUT=1
-		say "       (fuselage $* timed out after ${FL_TIMEOUT}s)"
+		say "       ($* timed out after ${FL_TIMEOUT}s)"
 	fi
 }
 

@@ -91,18 +91,7 @@ mkdir -p two
 seq 1 50000 >two/big.txt
 printf 'intact\n' >two/small.txt
 (cd two && zip -q -9 "$T/two.zip" big.txt small.txt)
-python3 - "$T/two.zip" <<'PY'
-import struct, sys, zipfile
-p = sys.argv[1]
-zi = zipfile.ZipFile(p).getinfo("big.txt")
-d = bytearray(open(p, "rb").read())
-o = zi.header_offset
-n, e = struct.unpack_from("<HH", d, o + 26)
-start = o + 30 + n + e
-for k in range(200, 260):
-    d[start + zi.compress_size // 2 + k] ^= 0x55
-open(p, "wb").write(d)
-PY
+python3 "$FL_FUNC/zipfix.py" damage "$T/two.zip" big.txt
 fl_run -s two.zip python3 -c '
 import errno, os
 d = os.environ["FUSELAGE_STATIC"] + "/two"

@@ -8,6 +8,7 @@
   zipfix.py many OUT N [DIRS]                  N small stored entries (DIRS directories)
   zipfix.py flip IN OUT SEED N [FROM_FRACTION] flip N random bytes after FROM_FRACTION
   zipfix.py truncate IN OUT FRACTION           keep the first FRACTION of IN
+  zipfix.py damage ZIP NAME                    spoil the middle of NAME's data, in place
 """
 import os
 import random
@@ -175,6 +176,19 @@ def truncate(src, out, frac):
     open(out, "wb").write(data[: int(len(data) * frac)])
 
 
+def damage(path, name):
+    """XOR 60 bytes in the middle of NAME's compressed data, in place: that
+    entry no longer inflates, every other one is intact."""
+    zi = zipfile.ZipFile(path).getinfo(name)
+    d = bytearray(open(path, "rb").read())
+    o = zi.header_offset
+    n, e = struct.unpack_from("<HH", d, o + 26)
+    start = o + 30 + n + e
+    for k in range(200, 260):
+        d[start + zi.compress_size // 2 + k] ^= 0x55
+    open(path, "wb").write(d)
+
+
 def main():
     a = sys.argv[1:]
     if not a:
@@ -193,6 +207,8 @@ def main():
         flip(a[1], a[2], int(a[3]), int(a[4]), float(a[5]) if len(a) > 5 else 0.0)
     elif cmd == "truncate":
         truncate(a[1], a[2], float(a[3]))
+    elif cmd == "damage":
+        damage(a[1], a[2])
     else:
         print(__doc__, file=sys.stderr)
         return 2

@@ -3,7 +3,10 @@
  * Entries compressed with methods other than stored and deflate, decoded by
  * libzip (see zip_other.h).  libzip is used for exactly this because its
  * decoders (bzip2, ...) are the part of it worth having; listing and the
- * common methods stay in zip_cd.c and inflate.c, which need no lock.  Never
+ * common methods stay in zip_cd.c and inflate.c, which need no lock.  It is
+ * loaded when the first such entry is looked at (dl.h), so that runs without
+ * one do not pay for linking it at exec; without it those entries read as
+ * EIO, like any method this libzip cannot decode.  Never
  * passes libzip an entry whose directory record disagrees with ours, never
  * returns more than usize bytes, never lets a descriptor leak across exec.
  */
@@ -19,6 +22,7 @@
 #include <zip.h>
 #include <zlib.h>
 
+#include "fusefs/dl.h"
 #include "fusefs/zip_other.h"
 
 #define SKIP_CHUNK 32768u
@@ -40,11 +44,56 @@ struct fl_zip_other_cursor {
 	uint32_t crc;          /* of the bytes before pos */
 };
 
+/* The libzip functions used here, resolved by zl_ready(). */
+static struct {
+	__typeof__(zip_compression_method_supported) *zip_compression_method_supported;
+	__typeof__(zip_discard) *zip_discard;
+	__typeof__(zip_error_init) *zip_error_init;
+	__typeof__(zip_error_fini) *zip_error_fini;
+	__typeof__(zip_source_filep_create) *zip_source_filep_create;
+	__typeof__(zip_source_free) *zip_source_free;
+	__typeof__(zip_open_from_source) *zip_open_from_source;
+	__typeof__(zip_stat_init) *zip_stat_init;
+	__typeof__(zip_stat_index) *zip_stat_index;
+	__typeof__(zip_fopen_index) *zip_fopen_index;
+	__typeof__(zip_fread) *zip_fread;
+	__typeof__(zip_fclose) *zip_fclose;
+} zl;
+static pthread_once_t zl_once = PTHREAD_ONCE_INIT;
+static bool zl_loaded;
+
+static void zl_load(void)
+{
+	const struct fl_dl_sym syms[] = {
+		FL_DL_SYM(zl, zip_compression_method_supported),
+		FL_DL_SYM(zl, zip_discard),
+		FL_DL_SYM(zl, zip_error_init),
+		FL_DL_SYM(zl, zip_error_fini),
+		FL_DL_SYM(zl, zip_source_filep_create),
+		FL_DL_SYM(zl, zip_source_free),
+		FL_DL_SYM(zl, zip_open_from_source),
+		FL_DL_SYM(zl, zip_stat_init),
+		FL_DL_SYM(zl, zip_stat_index),
+		FL_DL_SYM(zl, zip_fopen_index),
+		FL_DL_SYM(zl, zip_fread),
+		FL_DL_SYM(zl, zip_fclose),
+	};
+
+	zl_loaded = fl_dl_load(FL_LIBZIP_SONAME, syms, sizeof(syms) / sizeof(syms[0]), NULL) == 0;
+}
+
+/* libzip loaded, once per process; false for good if it cannot be. */
+static bool zl_ready(void)
+{
+	pthread_once(&zl_once, zl_load);
+	return zl_loaded;
+}
+
 bool fl_zip_other_supported(uint16_t method)
 {
-	if (method == FL_ZIPCD_METHOD_STORE || method == FL_ZIPCD_METHOD_DEFLATE)
+	if (method == FL_ZIPCD_METHOD_STORE || method == FL_ZIPCD_METHOD_DEFLATE || !zl_ready())
 		return false;
-	return zip_compression_method_supported(method, 0) != 0;
+	return zl.zip_compression_method_supported(method, 0) != 0;
 }
 
 int fl_zip_other_new(int fd, const struct fl_zipcd *cd, struct fl_zip_other **ret_zo)
@@ -65,7 +114,7 @@ void fl_zip_other_free(struct fl_zip_other *zo)
 	if (!zo)
 		return;
 	if (zo->za)
-		zip_discard(zo->za); /* read-only: nothing to write back */
+		zl.zip_discard(zo->za); /* read-only: nothing to write back */
 	pthread_mutex_destroy(&zo->lock);
 	free(zo);
 }
@@ -86,7 +135,7 @@ static int archive_open(struct fl_zip_other *zo)
 	FILE *fp;
 	int fd;
 
-	if (zo->failed)
+	if (zo->failed || !zl_ready())
 		return -EIO;
 	fd = fcntl(zo->fd, F_DUPFD_CLOEXEC, 3);
 	if (fd < 0)
@@ -98,17 +147,17 @@ static int archive_open(struct fl_zip_other *zo)
 		close(fd);
 		return -e;
 	}
-	zip_error_init(&ze);
-	src = zip_source_filep_create(fp, start, (zip_int64_t)len, &ze);
+	zl.zip_error_init(&ze);
+	src = zl.zip_source_filep_create(fp, start, (zip_int64_t)len, &ze);
 	if (!src) {
 		fclose(fp); /* not taken on failure */
-		zip_error_fini(&ze);
+		zl.zip_error_fini(&ze);
 		return -ENOMEM;
 	}
-	zo->za = zip_open_from_source(src, ZIP_RDONLY, &ze);
-	zip_error_fini(&ze);
+	zo->za = zl.zip_open_from_source(src, ZIP_RDONLY, &ze);
+	zl.zip_error_fini(&ze);
 	if (!zo->za) {
-		zip_source_free(src); /* closes fp */
+		zl.zip_source_free(src); /* closes fp */
 		zo->failed = true;
 		return -EIO;
 	}
@@ -122,8 +171,8 @@ static bool same_entry(zip_t *za, uint32_t index, const struct fl_zipcd_entry *e
 				  ZIP_STAT_COMP_SIZE | ZIP_STAT_COMP_METHOD | ZIP_STAT_CRC;
 	zip_stat_t st;
 
-	zip_stat_init(&st);
-	if (zip_stat_index(za, index, ZIP_FL_ENC_RAW, &st) < 0 || (st.valid & need) != need)
+	zl.zip_stat_init(&st);
+	if (zl.zip_stat_index(za, index, ZIP_FL_ENC_RAW, &st) < 0 || (st.valid & need) != need)
 		return false;
 	return st.index == index && strlen(st.name) == e->name_len &&
 	       memcmp(st.name, e->name, e->name_len) == 0 && st.size == e->usize &&
@@ -140,7 +189,7 @@ static int cursor_start(struct fl_zip_other_cursor *cur)
 		return r;
 	if (!same_entry(zo->za, cur->index, &zo->cd->entries[cur->index]))
 		return -EIO;
-	cur->zf = zip_fopen_index(zo->za, cur->index, 0);
+	cur->zf = zl.zip_fopen_index(zo->za, cur->index, 0);
 	if (!cur->zf)
 		return -EIO;
 	cur->pos = 0;
@@ -151,7 +200,7 @@ static int cursor_start(struct fl_zip_other_cursor *cur)
 static void cursor_stop(struct fl_zip_other_cursor *cur)
 {
 	if (cur->zf)
-		zip_fclose(cur->zf);
+		zl.zip_fclose(cur->zf);
 	cur->zf = NULL;
 	cur->pos = 0;
 }
@@ -163,7 +212,7 @@ static int stream(struct fl_zip_other_cursor *cur, unsigned char *buf, size_t le
 
 	while (done < len) {
 		size_t want = len - done < READ_CHUNK ? len - done : READ_CHUNK;
-		zip_int64_t n = zip_fread(cur->zf, buf + done, want);
+		zip_int64_t n = zl.zip_fread(cur->zf, buf + done, want);
 
 		if (n <= 0)
 			return -EIO; /* damaged, or shorter than usize */
@@ -178,7 +227,7 @@ static int stream(struct fl_zip_other_cursor *cur, unsigned char *buf, size_t le
 static int stream_end(struct fl_zip_other_cursor *cur, const struct fl_zipcd_entry *e)
 {
 	unsigned char extra;
-	zip_int64_t n = zip_fread(cur->zf, &extra, 1);
+	zip_int64_t n = zl.zip_fread(cur->zf, &extra, 1);
 
 	cursor_stop(cur); /* the decoder may hold megabytes */
 	return n == 0 && cur->crc == e->crc ? 0 : -EIO;

@@ -9,6 +9,8 @@
 #include <config.h>
 
 #include <dirent.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -26,6 +28,7 @@
 
 #include "fusefs/b64.h"
 #include "fusefs/detect.h"
+#include "fusefs/dl.h"
 #include "src/cache.h"
 #include "src/env.h"
 #include "src/layout.h"
@@ -39,6 +42,45 @@
 #define MAX_AGE_LIMIT 36500L /* days: a hundred years */
 
 /* --- keys --------------------------------------------------------------------- */
+
+/*
+ * SHA-256 from libcrypto, with the CPU's SHA extensions where there are
+ * some.  Loaded on first use (fusefs/dl.h): only --cache-static needs it.
+ */
+static struct {
+	__typeof__(EVP_sha256) *EVP_sha256;
+	__typeof__(EVP_MD_CTX_new) *EVP_MD_CTX_new;
+	__typeof__(EVP_MD_CTX_free) *EVP_MD_CTX_free;
+	__typeof__(EVP_DigestInit_ex) *EVP_DigestInit_ex;
+	__typeof__(EVP_DigestUpdate) *EVP_DigestUpdate;
+	__typeof__(EVP_DigestFinal_ex) *EVP_DigestFinal_ex;
+	__typeof__(EVP_Digest) *EVP_Digest;
+} lc;
+static pthread_once_t lc_once = PTHREAD_ONCE_INIT;
+static struct fl_error lc_error;
+
+static void lc_load(void)
+{
+	const struct fl_dl_sym syms[] = {
+		FL_DL_SYM(lc, EVP_sha256),	  FL_DL_SYM(lc, EVP_MD_CTX_new),
+		FL_DL_SYM(lc, EVP_MD_CTX_free),	  FL_DL_SYM(lc, EVP_DigestInit_ex),
+		FL_DL_SYM(lc, EVP_DigestUpdate),  FL_DL_SYM(lc, EVP_DigestFinal_ex),
+		FL_DL_SYM(lc, EVP_Digest),
+	};
+
+	fl_dl_load(FL_LIBCRYPTO_SONAME, syms, sizeof(syms) / sizeof(syms[0]), &lc_error);
+}
+
+/* 0 once libcrypto is loaded, else -errno with the loader's reason. */
+static int lc_ready(struct fl_error *err)
+{
+	pthread_once(&lc_once, lc_load);
+	if (lc_error.errnum == 0)
+		return 0;
+	if (err)
+		*err = lc_error;
+	return -lc_error.errnum;
+}
 
 static int hash_fd(int fd, EVP_MD_CTX *ctx, struct fl_error *err)
 {
@@ -54,7 +96,7 @@ static int hash_fd(int fd, EVP_MD_CTX *ctx, struct fl_error *err)
 			continue;
 		if (n <= 0)
 			break;
-		EVP_DigestUpdate(ctx, buf, (size_t)n);
+		lc.EVP_DigestUpdate(ctx, buf, (size_t)n);
 		off += n;
 	}
 	free(buf);
@@ -132,7 +174,7 @@ static int hash_base64(int fd, EVP_MD_CTX *ctx, struct fl_error *err)
 		got = fl_b64_feed(&s, in, (size_t)n, out, &ignored);
 		if (got < 0)
 			break;
-		EVP_DigestUpdate(ctx, out, (size_t)got);
+		lc.EVP_DigestUpdate(ctx, out, (size_t)got);
 		keep_ends(e, out, (size_t)got);
 	}
 	if (n < 0)
@@ -162,15 +204,18 @@ int fl_cache_key(int fd, char ret_key[FL_CACHE_KEY_LEN + 1], struct fl_error *er
 	/* Not an archive at all: the server will say why. */
 	if (fl_detect(fd, &d, &ignored) < 0 || d.format == FL_FORMAT_SQFS)
 		return 0;
-	ctx = EVP_MD_CTX_new();
-	if (!ctx || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1) {
-		EVP_MD_CTX_free(ctx);
+	r = lc_ready(err);
+	if (r < 0)
+		return fl_error_prefix(err, "cannot load SHA-256");
+	ctx = lc.EVP_MD_CTX_new();
+	if (!ctx || lc.EVP_DigestInit_ex(ctx, lc.EVP_sha256(), NULL) != 1) {
+		lc.EVP_MD_CTX_free(ctx);
 		return fl_error_set(err, ENOMEM, "cannot set up SHA-256");
 	}
 	r = d.format == FL_FORMAT_ZIP ? hash_fd(fd, ctx, err) : hash_base64(fd, ctx, err);
-	if (r > 0 && (EVP_DigestFinal_ex(ctx, md, &mdlen) != 1 || mdlen < FL_CACHE_KEY_LEN / 2))
+	if (r > 0 && (lc.EVP_DigestFinal_ex(ctx, md, &mdlen) != 1 || mdlen < FL_CACHE_KEY_LEN / 2))
 		r = fl_error_set(err, EIO, "SHA-256 failed");
-	EVP_MD_CTX_free(ctx);
+	lc.EVP_MD_CTX_free(ctx);
 	if (r <= 0)
 		return r;
 	for (unsigned i = 0; i < FL_CACHE_KEY_LEN / 2; i++)
@@ -178,7 +223,7 @@ int fl_cache_key(int fd, char ret_key[FL_CACHE_KEY_LEN + 1], struct fl_error *er
 	return 1;
 }
 
-void fl_cache_id(const struct stat *st, char ret_id[FL_CACHE_KEY_LEN + 1])
+bool fl_cache_id(const struct stat *st, char ret_id[FL_CACHE_KEY_LEN + 1])
 {
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int mdlen = 0;
@@ -189,14 +234,13 @@ void fl_cache_id(const struct stat *st, char ret_id[FL_CACHE_KEY_LEN + 1])
 		     (uintmax_t)st->st_dev, (uintmax_t)st->st_ino, (intmax_t)st->st_size,
 		     (intmax_t)st->st_mtim.tv_sec, st->st_mtim.tv_nsec,
 		     (intmax_t)st->st_ctim.tv_sec, st->st_ctim.tv_nsec);
-	if (EVP_Digest(text, (size_t)n, md, &mdlen, EVP_sha256(), NULL) != 1 ||
-	    mdlen < FL_CACHE_KEY_LEN / 2) {
-		/* Cannot happen with a working libcrypto; an id of zeros is
-		 * still only a hint that the lookup checks. */
-		memset(md, 0, sizeof(md));
-	}
+	if (lc_ready(NULL) < 0 ||
+	    lc.EVP_Digest(text, (size_t)n, md, &mdlen, lc.EVP_sha256(), NULL) != 1 ||
+	    mdlen < FL_CACHE_KEY_LEN / 2)
+		return false;
 	for (unsigned i = 0; i < FL_CACHE_KEY_LEN / 2; i++)
 		snprintf(ret_id + 2 * i, 3, "%02x", md[i]);
+	return true;
 }
 
 /* --- names, the reaper table ------------------------------------------------ */
@@ -486,8 +530,8 @@ static int key_archive(struct fl_run *run, struct fl_run_mount *m, int *cache_fd
 	int r;
 
 	*ret_recalled = false;
-	if (fstat(m->archive_fd, &before) == 0 && S_ISREG(before.st_mode)) {
-		fl_cache_id(&before, id);
+	if (fstat(m->archive_fd, &before) == 0 && S_ISREG(before.st_mode) &&
+	    fl_cache_id(&before, id)) {
 		/* An existing cache/ only: a remembered key implies one. */
 		if (*cache_fd < 0 && fl_cache_open_dir(run, false, cache_fd, &msg->err) < 0)
 			*cache_fd = -1;
@@ -496,7 +540,7 @@ static int key_archive(struct fl_run *run, struct fl_run_mount *m, int *cache_fd
 			return 1;
 		}
 	} else {
-		id[0] = '\0'; /* not a regular file: nothing to remember it by */
+		id[0] = '\0'; /* not a regular file (or no SHA-256): nothing to remember it by */
 	}
 	msg->err = (struct fl_error){ 0 };
 	r = fl_cache_key(m->archive_fd, msg->key, &msg->err);

@@ -45,9 +45,10 @@ int fl_cache_key(int fd, char ret_key[FL_CACHE_KEY_LEN + 1], struct fl_error *er
  * the <id>.id file that remembers its key, so that a later run on the same,
  * unmodified file need not hash it again.  Any write to the file changes its
  * ctime (which no caller can set), so a changed file gets a new identity and
- * is hashed afresh.
+ * is hashed afresh.  False when libcrypto cannot be loaded (@ret_id
+ * untouched).
  */
-void fl_cache_id(const struct stat *st, char ret_id[FL_CACHE_KEY_LEN + 1]);
+bool fl_cache_id(const struct stat *st, char ret_id[FL_CACHE_KEY_LEN + 1]);
 
 enum fl_cache_name {
 	FL_CACHE_UNKNOWN, /* not a name the cache makes: never touched */

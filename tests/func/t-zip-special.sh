@@ -7,7 +7,7 @@
 # unknown methods (EIO on read) while the rest stays readable.
 . "$FL_SRCDIR/tests/func/lib.sh"
 fl_init
-need zip python3
+need zip python3 readelf
 
 python3 "$FL_FUNC/zipfix.py" special sp.zip
 fl_run -v -s sp.zip sh -c 'cd "$FUSELAGE_STATIC/sp" || exit 1
@@ -89,3 +89,34 @@ assert_ok "a zip with an unknown method is served"
 assert_match "unknown method: listed" "list: \['open.txt', 'secret.txt'\]" "$FL_OUT"
 assert_match "unknown method: reading gives EIO" "read: EIO" "$FL_OUT"
 assert_match "unknown method: the other entry reads" "open: open" "$FL_OUT"
+
+# bzip2 and lzma entries are decoded by libzip, which fuselage loads only
+# when the first such entry is read (fusefs/dl.h): in every mode, setuid
+# included, where the loader looks in the system directories only.
+python3 - "$T/other.zip" <<'PY'
+import sys, zipfile
+with zipfile.ZipFile(sys.argv[1], "w") as z:
+    z.writestr("b.txt", "bzip2 " * 5000, compress_type=zipfile.ZIP_BZIP2)
+    z.writestr("l.txt", "lzma " * 5000, compress_type=zipfile.ZIP_LZMA)
+    z.writestr("d.txt", "deflate " * 5000, compress_type=zipfile.ZIP_DEFLATED)
+PY
+fl_run -s other.zip python3 -c '
+import errno, hashlib, os
+d = os.environ["FUSELAGE_STATIC"] + "/other"
+for f in "bld":
+    try:
+        print(f + ":", hashlib.md5(open(d + "/" + f + ".txt", "rb").read()).hexdigest())
+    except OSError as e:
+        print(f + ":", errno.errorcode[e.errno])'
+assert_ok "a zip with bzip2 and lzma entries is served"
+md5() { printf "$1 %.0s" $(seq 5000) | md5sum | cut -c1-32; }
+assert_eq "bzip2 entry decoded" "$(md5 bzip2)" "$(sed -n 's/^b: //p' <<<"$FL_OUT")"
+assert_eq "deflate entry decoded" "$(md5 deflate)" "$(sed -n 's/^d: //p' <<<"$FL_OUT")"
+# Debian 12's libzip 1.7.3 has no lzma decoder: EIO, as for any method it lacks.
+assert_match "lzma entry decoded, or EIO where libzip lacks lzma" "^($(md5 lzma)|EIO)\$" \
+	"$(sed -n 's/^l: //p' <<<"$FL_OUT")"
+# ...and neither libzip nor libcrypto is linked in: each costs every run its
+# dynamic linking at exec (doc/benchmarks.md, row 5).
+needed=$(readelf -d "$FUSELAGE" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p' | tr '\n' ' ')
+assert_match "readelf lists what fuselage links" "libc\.so" "$needed"
+assert_no_match "fuselage does not link libzip or libcrypto ($needed)" "libzip|libcrypto" "$needed"

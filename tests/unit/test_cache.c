@@ -328,7 +328,7 @@ Test(cache, file_identity)
 
 	a.st_mtim = (struct timespec){ 1700000000, 5 };
 	a.st_ctim = (struct timespec){ 1700000001, 7 };
-	fl_cache_id(&a, ia);
+	cr_assert(fl_cache_id(&a, ia), "libcrypto loads");
 	cr_assert_eq(strlen(ia), 16);
 	cr_assert_eq(fl_cache_name_kind(strcat(strcpy((char[32]){ 0 }, ia), ".id"), NULL),
 		     FL_CACHE_ID, "%s is a valid id", ia);

@@ -31,6 +31,23 @@ assert_status "a directory as the command" 126 "$FL_RC"
 fl_run -s a.zip sh -c '"$FUSELAGE_STATIC/a/hello.txt"'
 assert_status "the shell inside reports 126 for a data file in the archive" 126 "$FL_RC"
 
+# The command is started by a vfork-like clone that runs execvp/execve as
+# before (src/supervise.c): found through PATH, a script without "#!" runs
+# under /bin/sh as execvp runs it; named by its path, it is execve's ENOEXEC
+# (126); the caller's umask and argv reach it.
+mkdir bin
+printf 'echo "no-shebang: $# $1 $(umask)"\n' >bin/noshebang
+chmod 0755 bin/noshebang
+saved_umask=$(umask)
+umask 0027
+PATH=$T/bin:$PATH fl_run noshebang "an arg"
+umask "$saved_umask"
+assert_ok "a script without #! found in PATH runs"
+assert_eq "... under /bin/sh, with its arguments and the caller's umask" "no-shebang: 1 an arg 0027" "$FL_OUT"
+fl_run "$T/bin/noshebang"
+assert_status "the same script named by its path: execve's ENOEXEC" 126 "$FL_RC"
+assert_match "... says why" '^fuselage: .*noshebang: cannot execute: Exec format error$' "$FL_ERR"
+
 # death by signal: fuselage dies of the same signal (checked with waitpid, not
 # just the shell's 128+S) and writes no core file of its own
 core_pattern=$(cat /proc/sys/kernel/core_pattern 2>/dev/null || echo '|unknown')

@@ -333,6 +333,15 @@ int fl_ns_mount_fuse(const struct fl_creds *c, int fuse_fd, int target_fd, bool 
 	    cfg(fsfd, "user_id", suid) < 0 || cfg(fsfd, "group_id", sgid) < 0 ||
 	    cfg(fsfd, "allow_other", NULL) < 0 || cfg(fsfd, "default_permissions", NULL) < 0)
 		r = -errno;
+	/*
+	 * Read-only: the superblock too, not only the mount.  The kernel's FUSE
+	 * client marks atime stale after every read and readdir unless the
+	 * superblock is read-only, and the next stat of the file then asks the
+	 * server again: 3 of the 35 round trips of a Python start-up
+	 * (doc/decisions.md, "Start-up cost").
+	 */
+	if (r == 0 && readonly && cfg(fsfd, "ro", NULL) < 0)
+		r = -errno;
 	if (r == 0)
 		r = attach(fsfd, attrs, target_fd, ret_root_fd);
 	close(fsfd);

@@ -64,3 +64,10 @@ t("symlink", lambda: os.symlink("x", d + "/sl"))'
 	assert_eq "$n: the content is unchanged afterwards" "hello" "$FL_OUT"
 done
 assert_eq "the archive files were never modified" "$sum_before" "$(cat ro.zip ro.sqfs | sha256sum)"
+
+# The FUSE superblock is read-only too, not only the mount: the kernel then
+# keeps the attributes it has after a read or readdir instead of marking
+# atime stale and asking the server again at the next stat (src/ns.c).
+fl_run -s ro.sqfs sh -c 'd=$FUSELAGE_STATIC/ro; awk -v d="$d" '"'"'$5 == d { print $6, $(NF) }'"'"' /proc/self/mountinfo'
+assert_ok "mountinfo of the --static mount"
+assert_match "mount and superblock are both read-only" "^ro,[^ ]* ro," "$FL_OUT"

@@ -63,15 +63,16 @@ print((shoff + shentsize * shnum + 4095) // 4096 * 4096)' bundle)
 files=$(find disk | wc -l)
 bytes=$(du -sb disk | cut -f1)
 
-now() { date +%s%N; }
-# one NAME CMD...: one timed run, microseconds appended to NAME.us
+# one NAME CMD...: one timed run, microseconds appended to NAME.us.  The
+# clock is $EPOCHREALTIME, read without a fork, so a timing holds the run
+# itself and nothing else (bench/run.sh times the same way).
 one() {
 	local name=$1 t0 t1
 	shift
-	t0=$(now)
+	t0=${EPOCHREALTIME/[.,]/}
 	"$@" >/dev/null 2>&1 || echo "bundle.sh: $name failed: $*" >&2
-	t1=$(now)
-	echo $(((t1 - t0) / 1000)) >>"$name.us"
+	t1=${EPOCHREALTIME/[.,]/}
+	echo $((10#$t1 - 10#$t0)) >>"$name.us"
 }
 extract_run() {
 	local d
@@ -89,7 +90,9 @@ for ((i = 0; i <= REPS; i++)); do
 	one disk disk/.venv/bin/python -c pass
 	one bundle ./bundle -c pass
 	one extract extract_run
+	sync # the removed tree's writeback is not the next timing's business
 	one fuselage_true "$FL" -- true
+	one fuselage_disk "$FL" -- disk/.venv/bin/python -c pass
 	[ "$i" = 0 ] && rm -f ./*.us
 done
 
@@ -98,12 +101,13 @@ printf '\nLoad average at the end: %s\n' "$(cut -d' ' -f1-3 /proc/loadavg)"
 printf 'venv: %s files, %s bytes; image %s bytes (zstd); bundle %s bytes; %s repeats, median (min–max) in ms\n\n' \
 	"$files" "$bytes" "$(stat -c %s app.sfs)" "$(stat -c %s bundle)" "$REPS"
 printf '| start-up of `python -c pass` | median ms | min–max ms | ratio to venv on disk |\n|---|---|---|---|\n'
-for n in disk bundle extract fuselage_true; do
+for n in disk bundle extract fuselage_true fuselage_disk; do
 	case $n in
 	disk) label="the venv on disk" ;;
 	bundle) label="the bundle (fuselage-bundle, squashfs served by fuselage)" ;;
 	extract) label="extract the image first, run, remove (PyInstaller one-file style)" ;;
 	fuselage_true) label="(for reference: \`fuselage -- true\`, no archive)" ;;
+	fuselage_disk) label="(for reference: the venv on disk under \`fuselage --\`, no archive)" ;;
 	esac
 	m=$(median "$n.us")
 	printf '| %s | %s | %s | %s |\n' "$label" "$m" "$(minmax "$n.us")" \

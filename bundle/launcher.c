@@ -154,14 +154,16 @@ static char *find_fuselage(void)
 	    want, path);
 }
 
-/* What the exec needs; it lives until the exec (or an error exit). */
-static unsigned char *blob;
-static char **baked, **args, *self;
+/* What the exec needs lives until the exec (or an error exit).  These keep
+ * it referenced for LeakSanitizer when die() exits; volatile, or the
+ * optimiser drops the stores, as nothing reads them. */
+static void *volatile keep_blob, *volatile keep_baked, *volatile keep_args, *volatile keep_self;
 
 int main(int argc, char **argv)
 {
 	struct fl_error err = { 0 };
-	char *fuselage;
+	unsigned char *blob;
+	char **baked = NULL, **args = NULL, *self, *fuselage;
 	struct stat fst, sst;
 	size_t blob_len, nbaked;
 	int fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
@@ -169,10 +171,11 @@ int main(int argc, char **argv)
 	if (fd < 0)
 		die(EXIT_OWN, "cannot open the bundle's own file /proc/self/exe: %s",
 		    strerror(errno));
-	blob = read_blob(fd, &blob_len);
+	keep_blob = blob = read_blob(fd, &blob_len);
 	if (fl_bargs_decode(blob, blob_len, &baked, &nbaked, &err) < 0)
 		die(EXIT_OWN, "damaged bundle: %s", err.msg);
-	self = self_path(fd);
+	keep_baked = baked;
+	keep_self = self = self_path(fd);
 	if (!self)
 		die(EXIT_OWN, "out of memory");
 	fuselage = find_fuselage();
@@ -186,6 +189,7 @@ int main(int argc, char **argv)
 	if (fl_bargs_exec_argv(fuselage, baked, nbaked, self, argv + 1, (size_t)(argc - 1), &args,
 			       &err) < 0)
 		die(EXIT_OWN, "%s", err.msg);
+	keep_args = args;
 	execv(fuselage, args);
 	die(errno == ENOENT ? EXIT_NOTFOUND : EXIT_NOEXEC, "cannot execute %s: %s", fuselage,
 	    strerror(errno));

@@ -434,13 +434,22 @@ static void fl_ll_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t
 	fl_ll_readdir_any(req, ino, size, off, true);
 }
 
+/*
+ * Read-only listings never change and need no handle.  ENOSYS tells the
+ * kernel so once for the whole mount: it then opens directories itself,
+ * with the cached and kept listings we would have asked for
+ * (FOPEN_KEEP_CACHE | FOPEN_CACHE_DIR), and never sends OPENDIR or
+ * RELEASEDIR again: two round trips fewer per directory listed.  Writable
+ * trees change under their listings, so those are neither cached nor kept.
+ */
 static void fl_ll_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	bool ro = !fl_ll_mount(req)->writable;
-
-	/* Read-only listings never change: the kernel may cache and keep them. */
-	fi->cache_readdir = ro;
-	fi->keep_cache = ro;
+	if (!fl_ll_mount(req)->writable) {
+		fuse_reply_err(req, ENOSYS); /* not fl_ll_reply_err(): meant for good */
+		return;
+	}
+	fi->cache_readdir = 0;
+	fi->keep_cache = 0;
 	fi->fh = 0;
 	fuse_reply_open(req, fi);
 }

@@ -326,7 +326,10 @@ static int setup(struct fl_run *run, int lifeline[2], struct fl_error *err)
 }
 
 /* FUSELAGE_CACHE_MAX_AGE_DAYS is read from the caller's own environment: in
- * setuid mode it only tunes the reaper, which runs as the caller. */
+ * setuid mode it only tunes the reaper, which runs as the caller.  A value
+ * that is not a number gets a one-line note, as a missing mksquashfs does:
+ * the entries would otherwise expire on a schedule the caller did not ask
+ * for without a word. */
 static void cache_settings(struct fl_run *run)
 {
 	const char *v = fl_env_get(run->env, "FUSELAGE_CACHE_MAX_AGE_DAYS");
@@ -334,8 +337,8 @@ static void cache_settings(struct fl_run *run)
 
 	run->cache_max_age_days = fl_cache_max_age_days(v, &invalid);
 	if (invalid && run->opts->cache_static)
-		fl_verbose("FUSELAGE_CACHE_MAX_AGE_DAYS=%s is not a number of days; using %d", v,
-			   FL_CACHE_DEFAULT_MAX_AGE_DAYS);
+		fl_note("FUSELAGE_CACHE_MAX_AGE_DAYS=%s is not a number of days; using %d", v,
+			FL_CACHE_DEFAULT_MAX_AGE_DAYS);
 }
 
 /* The command's status is known: expire old cache entries, detached. */

@@ -279,9 +279,11 @@ static void compare_dir(struct fl_tree *t, uint64_t node, const char *dir)
 /* A small source tree for zip -r. */
 static void make_src(void)
 {
-	char big[200000], path[PATH_MAX + 32];
+	const size_t big_len = 200000;
+	char *big = malloc(big_len), path[PATH_MAX + 32];
 
-	for (size_t i = 0; i < sizeof(big); i++)
+	cr_assert(big);
+	for (size_t i = 0; i < big_len; i++)
 		big[i] = (char)("abcdefgh\n"[i % 9] ^ (i % 251 == 0));
 	cr_assert_eq(fl_test_sh("cd '%s' && mkdir -p src/sub/deep src/empty && "
 				"printf 'hello\\n' > src/hello.txt && "
@@ -291,7 +293,8 @@ static void make_src(void)
 				"touch -d '2021-03-04 05:06:07 UTC' src/hello.txt",
 				tmp), 0);
 	snprintf(path, sizeof(path), "%s/src/sub/big.txt", tmp);
-	fl_test_write(path, big, sizeof(big));
+	fl_test_write(path, big, big_len);
+	free(big);
 }
 
 

@@ -965,8 +965,10 @@ static void fl_ll_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_i
 }
 
 /*
- * Not set, so libfuse answers ENOSYS and the kernel stops asking: locks
- * (kept by the kernel), ioctl, poll, lseek.
+ * Not set, so libfuse answers ENOSYS: locks (kept by the kernel), poll and
+ * lseek, which the kernel then stops asking for, and ioctl, which it keeps
+ * sending (every isatty() on a file here is a FUSE_IOCTL round trip; the
+ * kernel has no "no ioctl" flag to remember).
  */
 static const struct fuse_lowlevel_ops fl_ll_ops = {
 	.init = fl_ll_init,
